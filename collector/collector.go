@@ -1,0 +1,194 @@
+// Package collector serves the usage the scraper fetched. It never calls
+// Zoom: Collect reads the latest immutable snapshot and builds const metrics.
+package collector
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zoomexporter/zoom_exporter/scrape"
+)
+
+// SnapshotSource is what the collectors read: the scraper, or a fixed
+// snapshot in tests.
+type SnapshotSource interface {
+	Snapshot() *scrape.Snapshot
+}
+
+// User label modes of --collector.user-label.
+const (
+	UserLabelEmail = "email"
+	UserLabelID    = "id"
+	UserLabelHash  = "hash"
+	UserLabelNone  = "none"
+)
+
+// Options are the collector flags.
+type Options struct {
+	Enabled   map[string]*bool // by collector name
+	UserLabel string
+	HashSalt  string
+}
+
+// subcollector is one switchable group of metrics, node_exporter style.
+type subcollector struct {
+	name        string
+	help        string
+	defaultOn   bool
+	descs       func(userLabel bool) []*prometheus.Desc
+	collect     func(e *Exporter, snap *scrape.Snapshot, ch chan<- prometheus.Metric)
+	perUserOnly bool // makes no sense without a user label
+}
+
+// AddFlags registers --collector.<name> (and kingpin's --no-collector.<name>)
+// for every collector, and --collector.user-label.
+func AddFlags(app *kingpin.Application) *Options {
+	o := &Options{Enabled: make(map[string]*bool)}
+	for _, c := range subcollectors {
+		def := "false"
+		if c.defaultOn {
+			def = "true"
+		}
+		o.Enabled[c.name] = app.Flag("collector."+c.name, fmt.Sprintf("Enable the %s collector: %s (default: %s).", c.name, c.help, map[bool]string{true: "enabled", false: "disabled"}[c.defaultOn])).
+			Envar("ZOOM_EXPORTER_COLLECTOR_" + strings.ToUpper(c.name)).Default(def).Bool()
+	}
+	app.Flag("collector.user-label", "What the user label holds: email (the user's e-mail), id (Zoom user id), hash (a stable salted hash of the e-mail, for privacy) or none (no user label: series summed by type, for very large accounts).").
+		Envar("ZOOM_EXPORTER_USER_LABEL").Default(UserLabelEmail).EnumVar(&o.UserLabel, UserLabelEmail, UserLabelID, UserLabelHash, UserLabelNone)
+	return o
+}
+
+// Exporter is the prometheus.Collector that serves every enabled collector.
+type Exporter struct {
+	src       SnapshotSource
+	userLabel string
+	salt      string
+	enabled   []subcollector
+}
+
+// New returns the Exporter for src. With user label "hash", salt keys the
+// hash (the e-mail cannot be recovered without it).
+func New(src SnapshotSource, o Options) (*Exporter, error) {
+	switch o.UserLabel {
+	case UserLabelEmail, UserLabelID, UserLabelHash, UserLabelNone:
+	case "":
+		o.UserLabel = UserLabelEmail
+	default:
+		return nil, fmt.Errorf("--collector.user-label: %q is not one of email, id, hash, none", o.UserLabel)
+	}
+	e := &Exporter{src: src, userLabel: o.UserLabel, salt: o.HashSalt}
+	for _, c := range subcollectors {
+		on := c.defaultOn
+		if p, ok := o.Enabled[c.name]; ok && p != nil {
+			on = *p
+		}
+		if !on || (c.perUserOnly && o.UserLabel == UserLabelNone) {
+			continue
+		}
+		e.enabled = append(e.enabled, c)
+	}
+	return e, nil
+}
+
+// EnabledNames lists the enabled collectors, for the start-up log.
+func (e *Exporter) EnabledNames() []string {
+	names := make([]string, 0, len(e.enabled))
+	for _, c := range e.enabled {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// Describe sends every descriptor of the enabled collectors.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range e.healthDescs() {
+		ch <- d
+	}
+	for _, c := range e.enabled {
+		for _, d := range c.descs(e.userLabel != UserLabelNone) {
+			ch <- d
+		}
+	}
+}
+
+// Collect builds metrics from the latest snapshot; it never waits for a refresh.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	snap := e.src.Snapshot()
+	if snap == nil {
+		return
+	}
+	e.collectHealth(snap, ch)
+	for _, c := range e.enabled {
+		c.collect(e, snap, ch)
+	}
+}
+
+// userValue is the user label value of u under the configured mode.
+func (e *Exporter) userValue(u scrape.UserSnapshot) string {
+	switch e.userLabel {
+	case UserLabelID:
+		if u.ID != "" {
+			return u.ID
+		}
+		return u.Key
+	case UserLabelHash:
+		sum := sha256.Sum256([]byte(e.salt + "\x00" + strings.ToLower(u.Email)))
+		return hex.EncodeToString(sum[:8])
+	}
+	return u.Email
+}
+
+// byUserAndType yields one row per (user label, type), summing users that
+// share a label value (all of them with user-label none).
+func (e *Exporter) byUserAndType(users []scrape.UserSnapshot, pick func(scrape.UserSnapshot) map[string]scrape.Totals) []row {
+	type key struct{ user, typ string }
+	sums := make(map[key]scrape.Totals)
+	for _, u := range users {
+		label := ""
+		if e.userLabel != UserLabelNone {
+			label = e.userValue(u)
+		}
+		for typ, t := range pick(u) {
+			k := key{label, typ}
+			s := sums[k]
+			s.Add(t)
+			sums[k] = s
+		}
+	}
+	rows := make([]row, 0, len(sums))
+	for k, t := range sums {
+		rows = append(rows, row{user: k.user, typ: k.typ, totals: t})
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].user != rows[j].user {
+			return rows[i].user < rows[j].user
+		}
+		return rows[i].typ < rows[j].typ
+	})
+	return rows
+}
+
+type row struct {
+	user, typ string
+	totals    scrape.Totals
+}
+
+// labels returns the label values of a row: type alone without a user label.
+func (e *Exporter) labels(r row) []string {
+	if e.userLabel == UserLabelNone {
+		return []string{r.typ}
+	}
+	return []string{r.user, r.typ}
+}
+
+func userTypeLabels(withUser bool) []string {
+	if withUser {
+		return []string{"user", "type"}
+	}
+	return []string{"type"}
+}

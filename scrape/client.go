@@ -1,0 +1,382 @@
+package scrape
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// ClientConfig configures a Client. Zero values get the defaults below.
+type ClientConfig struct {
+	APIURL       string // e.g. https://api.zoom.us/v2
+	TokenURL     string // e.g. https://zoom.us/oauth/token
+	AccountID    string
+	ClientID     string
+	ClientSecret string
+
+	Limits     Limits        // plan limits; see PlanLimits
+	Timeout    time.Duration // per request, body included (default 30s)
+	MaxRetries int           // retries after a 5xx, a timeout or an unreadable answer
+	// RetryBaseDelay is the first backoff; it doubles on each retry (default 1s).
+	RetryBaseDelay time.Duration
+	// MaxQPSRetries bounds retries after per-second 429s (default 5).
+	MaxQPSRetries int
+	// MaxBodyBytes bounds a response body (default 16 MiB; a full page of
+	// 300 meetings is well under 1 MiB).
+	MaxBodyBytes int64
+
+	HTTPClient *http.Client     // default: a client with no overall timeout (Timeout applies per request)
+	Now        func() time.Time // default time.Now
+	Logger     log.Logger
+	Registerer prometheus.Registerer
+}
+
+// Client calls the Zoom API. It is safe for concurrent use: every caller
+// shares one token, one pacer per rate-limit category and one daily-quota
+// pause.
+type Client struct {
+	apiURL  string
+	conf    ClientConfig
+	http    *http.Client
+	tokens  *tokenCache
+	metrics *clientMetrics
+	logger  log.Logger
+	now     func() time.Time
+
+	pacers map[category]*rate.Limiter
+
+	mu          sync.Mutex
+	heavyPaused time.Time // no Heavy call before this (daily 429)
+}
+
+type category string
+
+// Zoom's rate-limit labels, as X-RateLimit-Category spells them.
+const (
+	categoryHeavy  category = "Heavy"
+	categoryMedium category = "Medium"
+)
+
+// NewClient checks the configuration and returns a Client. No call is made yet.
+func NewClient(conf ClientConfig) (*Client, error) {
+	if conf.Timeout <= 0 {
+		conf.Timeout = 30 * time.Second
+	}
+	if conf.RetryBaseDelay <= 0 {
+		conf.RetryBaseDelay = time.Second
+	}
+	if conf.MaxQPSRetries <= 0 {
+		conf.MaxQPSRetries = 5
+	}
+	if conf.MaxBodyBytes <= 0 {
+		conf.MaxBodyBytes = 16 << 20
+	}
+	if conf.Limits == (Limits{}) {
+		conf.Limits, _ = PlanLimits("pro")
+	}
+	if conf.Now == nil {
+		conf.Now = time.Now
+	}
+	if conf.Logger == nil {
+		conf.Logger = log.NewNopLogger()
+	}
+	if conf.HTTPClient == nil {
+		conf.HTTPClient = &http.Client{}
+	}
+	base, err := url.Parse(conf.APIURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("zoom API URL %q: must be an absolute http or https URL", conf.APIURL)
+	}
+	metrics := newClientMetrics(conf.Registerer)
+	return &Client{
+		apiURL:  strings.TrimSuffix(conf.APIURL, "/"),
+		conf:    conf,
+		http:    conf.HTTPClient,
+		tokens:  newTokenCache(conf.TokenURL, conf.AccountID, conf.ClientID, conf.ClientSecret, conf.HTTPClient, conf.Now, metrics),
+		metrics: metrics,
+		logger:  conf.Logger,
+		now:     conf.Now,
+		pacers: map[category]*rate.Limiter{
+			// Burst 1: calls leave evenly spaced, so no one-second window
+			// of Zoom's ever sees more than the limit.
+			categoryHeavy:  rate.NewLimiter(rate.Limit(conf.Limits.HeavyPerSecond), 1),
+			categoryMedium: rate.NewLimiter(rate.Limit(conf.Limits.MediumPerSecond), 1),
+		},
+	}, nil
+}
+
+// HeavyPausedUntil returns the end of the pause after a daily 429, or the
+// zero time when Heavy calls may go.
+func (c *Client) HeavyPausedUntil() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now().Before(c.heavyPaused) {
+		return c.heavyPaused
+	}
+	return time.Time{}
+}
+
+// TokenState says whether a token is cached and when it expires; never the token.
+func (c *Client) TokenState() (valid bool, expires time.Time) { return c.tokens.State() }
+
+// request is one GET of the API.
+type request struct {
+	endpoint string // route template: metrics label and error text
+	path     string // escaped path below the API URL
+	query    url.Values
+	category category
+}
+
+// zoomErrorBody is Zoom's error document (zoom-api.md section 5).
+type zoomErrorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// get performs req and decodes a 2xx JSON answer into out. It paces itself,
+// renews the token once on a 401/124, backs off on per-second 429s, pauses
+// Heavy calls after a daily 429, and retries 5xx, timeouts and unreadable
+// answers a bounded number of times.
+func (c *Client) get(ctx context.Context, req request, out any) error {
+	var (
+		renewedToken bool
+		retries      int
+		qpsRetries   int
+	)
+	for {
+		if req.category == categoryHeavy {
+			if until := c.HeavyPausedUntil(); !until.IsZero() {
+				return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
+			}
+		}
+		if err := c.pacers[req.category].Wait(ctx); err != nil {
+			return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
+		}
+		token, err := c.tokens.Token(ctx)
+		if err != nil {
+			var te *TokenError
+			if errors.As(err, &te) && te.temporary() && retries < c.conf.MaxRetries && ctx.Err() == nil {
+				retries++
+				if err := c.backoff(ctx, retries, "token", err); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+
+		status, header, body, err := c.send(ctx, req, token)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("zoom API %s: %w", req.endpoint, ctx.Err())
+			}
+			if retries < c.conf.MaxRetries {
+				retries++
+				if err := c.backoff(ctx, retries, req.endpoint, err); err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("zoom API %s: giving up after %d attempts: %w", req.endpoint, retries+1, err)
+		}
+
+		if status >= 200 && status < 300 {
+			if err := json.Unmarshal(body, out); err != nil {
+				err = fmt.Errorf("zoom API %s: HTTP %d with a body that does not decode: %w", req.endpoint, status, err)
+				if retries < c.conf.MaxRetries {
+					retries++
+					if err := c.backoff(ctx, retries, req.endpoint, err); err != nil {
+						return err
+					}
+					continue
+				}
+				return err
+			}
+			return nil
+		}
+
+		apiErr := &APIError{Endpoint: req.endpoint, Status: status, TrackingID: header.Get("x-zm-trackingid")}
+		var zb zoomErrorBody
+		if json.Unmarshal(body, &zb) == nil {
+			apiErr.Code, apiErr.Message = zb.Code, zb.Message
+		}
+
+		switch {
+		case status == http.StatusTooManyRequests && isDailyLimit(header, apiErr.Message):
+			c.metrics.rateLimited.WithLabelValues(req.endpoint, "daily").Inc()
+			until := retryAfter(header.Get("Retry-After"), c.now())
+			c.pauseHeavy(until)
+			level.Warn(c.logger).Log("msg", "Zoom daily rate limit reached; pausing Heavy calls", "endpoint", req.endpoint, "until", until.UTC().Format(time.RFC3339), "tracking_id", apiErr.TrackingID)
+			return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
+
+		case status == http.StatusTooManyRequests:
+			c.metrics.rateLimited.WithLabelValues(req.endpoint, "qps").Inc()
+			if qpsRetries < c.conf.MaxQPSRetries {
+				qpsRetries++
+				if err := c.backoff(ctx, qpsRetries, req.endpoint, apiErr); err != nil {
+					return err
+				}
+				continue
+			}
+			return apiErr
+
+		case status == http.StatusUnauthorized && apiErr.Code == codeInvalidAccessToken && !renewedToken:
+			renewedToken = true
+			c.tokens.Invalidate(token)
+			level.Debug(c.logger).Log("msg", "Zoom refused the access token; requesting a new one", "endpoint", req.endpoint, "zoom_message", apiErr.Message)
+			continue
+
+		case status >= 500 && retries < c.conf.MaxRetries:
+			retries++
+			if err := c.backoff(ctx, retries, req.endpoint, apiErr); err != nil {
+				return err
+			}
+			continue
+
+		case status >= 500:
+			return fmt.Errorf("giving up after %d attempts: %w", retries+1, apiErr)
+		}
+		return apiErr
+	}
+}
+
+// send makes one HTTP attempt and reads the body, bounded in time and size.
+func (c *Client) send(ctx context.Context, req request, token string) (int, http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.conf.Timeout)
+	defer cancel()
+
+	u := c.apiURL + req.path
+	if len(req.query) > 0 {
+		u += "?" + req.query.Encode()
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	httpReq.Header.Set("Authorization", "Bearer "+token)
+	httpReq.Header.Set("Accept", "application/json")
+
+	start := time.Now()
+	resp, err := c.http.Do(httpReq)
+	if err != nil {
+		c.observe(req.endpoint, "error", start)
+		return 0, nil, nil, redactURL(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.conf.MaxBodyBytes+1))
+	if err == nil && int64(len(body)) > c.conf.MaxBodyBytes {
+		err = fmt.Errorf("response body larger than %d bytes", c.conf.MaxBodyBytes)
+	}
+	if err != nil {
+		c.observe(req.endpoint, "error", start)
+		return 0, nil, nil, fmt.Errorf("reading HTTP %d response: %w", resp.StatusCode, err)
+	}
+	c.observe(req.endpoint, strconv.Itoa(resp.StatusCode), start)
+	c.recordQuota(resp.Header)
+	return resp.StatusCode, resp.Header, body, nil
+}
+
+func (c *Client) observe(endpoint, code string, start time.Time) {
+	c.metrics.requests.WithLabelValues(endpoint, code).Inc()
+	c.metrics.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+}
+
+// recordQuota keeps the daily quota Zoom reports, when it reports one.
+func (c *Client) recordQuota(h http.Header) {
+	if !strings.EqualFold(h.Get("X-RateLimit-Type"), "Daily-limit") {
+		return
+	}
+	remaining, err := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	if err != nil {
+		return
+	}
+	cat := h.Get("X-RateLimit-Category")
+	if cat == "" {
+		cat = "unknown"
+	}
+	c.metrics.quotaRemaining.WithLabelValues(cat).Set(float64(remaining))
+}
+
+func (c *Client) pauseHeavy(until time.Time) {
+	c.mu.Lock()
+	if until.After(c.heavyPaused) {
+		c.heavyPaused = until
+	}
+	c.mu.Unlock()
+	c.metrics.heavyPaused.Set(float64(until.Unix()))
+}
+
+// backoff sleeps base*2^(attempt-1), with jitter, capped at a minute.
+func (c *Client) backoff(ctx context.Context, attempt int, what string, cause error) error {
+	d := c.conf.RetryBaseDelay << min(attempt-1, 16)
+	d = min(d, time.Minute)
+	d = d/2 + rand.N(d/2+1) // jitter: spread retries from many callers
+	level.Debug(c.logger).Log("msg", "Retrying Zoom API call", "endpoint", what, "attempt", attempt, "wait", d, "err", cause)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("zoom API %s: %w (last error: %v)", what, ctx.Err(), cause)
+	case <-t.C:
+		return nil
+	}
+}
+
+// isDailyLimit tells a daily-quota 429 from a per-second one. Headers are not
+// always sent (zoom-api.md section 4), so the message decides when they are missing.
+func isDailyLimit(h http.Header, message string) bool {
+	if t := h.Get("X-RateLimit-Type"); t != "" {
+		return strings.EqualFold(t, "Daily-limit")
+	}
+	return strings.Contains(strings.ToLower(message), "daily")
+}
+
+// retryAfter reads a daily 429's Retry-After, a date-time in Zoom's case; a
+// number of seconds is accepted too. Without a usable value the pause lasts
+// until Zoom's daily counters reset at the next 00:00 UTC.
+func retryAfter(value string, now time.Time) time.Time {
+	value = strings.TrimSpace(value)
+	if value != "" {
+		for _, layout := range []string{time.RFC3339, http.TimeFormat, "2006-01-02T15:04:05"} {
+			if t, err := time.Parse(layout, value); err == nil {
+				return t
+			}
+		}
+		if secs, err := strconv.Atoi(value); err == nil && secs >= 0 {
+			return now.Add(time.Duration(secs) * time.Second)
+		}
+	}
+	return nextMidnightUTC(now)
+}
+
+func nextMidnightUTC(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
+}
+
+// redactURL drops the query string from a transport error's URL: page
+// tokens and dates are noise in logs. The URL never holds credentials.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery = ""
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}

@@ -1,0 +1,217 @@
+package scrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pageSize is the largest page Zoom serves; fewer pages means fewer calls.
+const pageSize = 300
+
+// maxPages bounds one listing, so a server that keeps sending page tokens
+// cannot keep a refresh busy forever (300,000 records at 300 a page).
+const maxPages = 1000
+
+// ReportType selects meetings in GET /report/users/{userId}/meetings.
+const (
+	ReportPast       = "past"       // meetings with two or more participants
+	ReportPastOne    = "pastOne"    // meetings with a single participant
+	ReportPastJoined = "pastJoined" // meetings the user hosted or joined
+)
+
+// Meeting is one meeting instance of a user's report: only the fields the
+// exporter uses, to keep memory per meeting small.
+type Meeting struct {
+	UUID              string   `json:"uuid"`
+	ID                int64    `json:"id"`
+	Type              int      `json:"type"`
+	StartTime         zoomTime `json:"start_time"`
+	EndTime           zoomTime `json:"end_time"`
+	Duration          int      `json:"duration"`      // minutes
+	TotalMinutes      int      `json:"total_minutes"` // all participants' minutes
+	ParticipantsCount int      `json:"participants_count"`
+	HasRecording      bool     `json:"has_recording"`
+	HasScreenShare    bool     `json:"has_screen_share"`
+	HasChat           bool     `json:"has_chat"`
+	UserEmail         string   `json:"user_email"`
+}
+
+// zoomTime decodes Zoom's ISO-8601 times and tolerates an empty or missing
+// value: every field of a report is optional (zoom-api.md section 2).
+type zoomTime struct{ time.Time }
+
+func (t *zoomTime) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		if string(b) == "null" {
+			return nil
+		}
+		return fmt.Errorf("time %s is not a JSON string", b)
+	}
+	if s == "" {
+		return nil
+	}
+	parsed, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("time %q is not ISO-8601: %w", s, err)
+	}
+	t.Time = parsed.UTC()
+	return nil
+}
+
+// User is an account user from GET /users.
+type User struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+	Type        int    `json:"type"` // license: 1 basic, 2 licensed, others per Zoom
+	Dept        string `json:"dept"`
+	Status      string `json:"status"`
+}
+
+// HostActivity is one row of the active-hosts report GET /report/users.
+type HostActivity struct {
+	ID             string `json:"id"`
+	Email          string `json:"email"`
+	Meetings       int    `json:"meetings"`
+	Participants   int    `json:"participants"`
+	MeetingMinutes int    `json:"meeting_minutes"`
+}
+
+type meetingsPage struct {
+	NextPageToken string    `json:"next_page_token"`
+	TotalRecords  int       `json:"total_records"`
+	Meetings      []Meeting `json:"meetings"`
+}
+
+type usersPage struct {
+	NextPageToken string `json:"next_page_token"`
+	Users         []User `json:"users"`
+}
+
+type hostsPage struct {
+	NextPageToken string         `json:"next_page_token"`
+	Users         []HostActivity `json:"users"`
+}
+
+// UserMeetings returns every meeting of the report of userID (an id or
+// e-mail) between the UTC dates of from and to, inclusive, all pages.
+// Meetings are unique by UUID.
+func (c *Client) UserMeetings(ctx context.Context, userID string, from, to time.Time, reportType string) ([]Meeting, error) {
+	if userID == "" || userID == "me" {
+		return nil, fmt.Errorf("zoom API %s: user %q cannot be reported on by a Server-to-Server app; give an id or e-mail", endpointUserMeetings, userID)
+	}
+	req := request{
+		endpoint: endpointUserMeetings,
+		path:     "/report/users/" + url.PathEscape(userID) + "/meetings",
+		query:    url.Values{"from": {date(from)}, "to": {date(to)}, "type": {reportType}},
+		category: categoryHeavy,
+	}
+	pages, err := listAll(ctx, c, req, func(p *meetingsPage) string { return p.NextPageToken })
+	if err != nil {
+		return nil, fmt.Errorf("report for user %s: %w", userID, err)
+	}
+	seen := make(map[string]int)
+	var meetings []Meeting
+	for _, p := range pages {
+		for _, m := range p.Meetings {
+			if i, dup := seen[m.UUID]; dup && m.UUID != "" {
+				meetings[i] = m // a meeting that moved across pages: keep its latest figures
+				continue
+			}
+			seen[m.UUID] = len(meetings)
+			meetings = append(meetings, m)
+		}
+	}
+	return meetings, nil
+}
+
+// ActiveUsers returns every user of the account with status active.
+func (c *Client) ActiveUsers(ctx context.Context) ([]User, error) {
+	req := request{
+		endpoint: endpointUsers,
+		path:     "/users",
+		query:    url.Values{"status": {"active"}},
+		category: categoryMedium,
+	}
+	pages, err := listAll(ctx, c, req, func(p *usersPage) string { return p.NextPageToken })
+	if err != nil {
+		return nil, fmt.Errorf("listing active users: %w", err)
+	}
+	var users []User
+	for _, p := range pages {
+		users = append(users, p.Users...)
+	}
+	return users, nil
+}
+
+// ActiveHosts returns the hosts report: every user who hosted a meeting
+// between the UTC dates of from and to, with their totals.
+func (c *Client) ActiveHosts(ctx context.Context, from, to time.Time) ([]HostActivity, error) {
+	req := request{
+		endpoint: endpointActiveHosts,
+		path:     "/report/users",
+		query:    url.Values{"type": {"active"}, "from": {date(from)}, "to": {date(to)}},
+		category: categoryHeavy,
+	}
+	pages, err := listAll(ctx, c, req, func(p *hostsPage) string { return p.NextPageToken })
+	if err != nil {
+		return nil, fmt.Errorf("active hosts report: %w", err)
+	}
+	var hosts []HostActivity
+	for _, p := range pages {
+		hosts = append(hosts, p.Users...)
+	}
+	return hosts, nil
+}
+
+// listAll follows next_page_token to the end, with page_size=300 and the
+// same other parameters on every page. When Zoom says the page token is
+// invalid or expired (400/300: tokens live 15 minutes), the listing starts
+// again from the first page, once.
+func listAll[P any](ctx context.Context, c *Client, req request, nextToken func(*P) string) ([]*P, error) {
+	restarted := false
+	var pages []*P
+	pageToken := ""
+	for {
+		q := url.Values{}
+		for k, v := range req.query {
+			q[k] = v
+		}
+		q.Set("page_size", strconv.Itoa(pageSize))
+		if pageToken != "" {
+			q.Set("next_page_token", pageToken)
+		}
+		pageReq := req
+		pageReq.query = q
+
+		page := new(P)
+		err := c.get(ctx, pageReq, page)
+		var apiErr *APIError
+		if pageToken != "" && !restarted && errors.As(err, &apiErr) && apiErr.Status == 400 && apiErr.Code == codeInvalidPageToken {
+			restarted = true
+			pages, pageToken = nil, ""
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, page)
+		next := strings.TrimSpace(nextToken(page))
+		if next == "" {
+			return pages, nil
+		}
+		if len(pages) >= maxPages {
+			return nil, fmt.Errorf("zoom API %s: more than %d pages; refusing to follow more page tokens", req.endpoint, maxPages)
+		}
+		pageToken = next
+	}
+}
+
+// date formats t as Zoom's yyyy-mm-dd, in UTC.
+func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }

@@ -1,0 +1,451 @@
+package scrape
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+// ScraperConfig configures the background refresh.
+type ScraperConfig struct {
+	Client      *Client
+	Users       []string      // ids or e-mails to track; empty: every active user
+	Interval    time.Duration // between refresh starts
+	GracePeriod time.Duration // after a month turns, the previous month is refreshed too
+	ReportType  string        // past, pastOne or pastJoined
+	Concurrency int           // users refreshed at once
+	Now         func() time.Time
+	Logger      log.Logger
+}
+
+// Scraper refreshes every tracked user's report in the background and
+// publishes each result as an immutable Snapshot. Scrapes read the latest
+// snapshot and never wait for a refresh.
+type Scraper struct {
+	conf   ScraperConfig
+	client *Client
+	now    func() time.Time
+	logger log.Logger
+
+	snapshot atomic.Pointer[Snapshot]
+	ready    atomic.Bool
+
+	refreshing sync.Mutex // held for a whole refresh: two never overlap
+
+	// Mutable state below is touched only during a refresh.
+	mu         sync.Mutex // guards users and histograms while user refreshes run concurrently
+	users      map[string]*userState
+	durations  map[string]*Histogram // by type
+	sizes      map[string]*Histogram // by type
+	lastOK     time.Time
+	directory  map[string]User // last good GET /users, by id
+	listedOnce bool
+}
+
+// userState is one tracked user's data across refreshes.
+type userState struct {
+	key        string // what is sent as {userId}: the Zoom id when known
+	configured string // as given in --zoom.user, if it was
+	info       User   // from GET /users; zero when not listed
+	email      string // from the report, else GET /users, else as configured
+
+	month     map[string]Totals // current month by type; replaced whole on refresh
+	monthOf   time.Time
+	counters  map[string]Totals                    // cumulative by type
+	counted   map[string]map[string]countedMeeting // month key -> uuid -> contribution
+	lastOK    time.Time
+	lastTry   time.Time
+	lastError string
+}
+
+// NewScraper returns a Scraper; call Run to start it.
+func NewScraper(conf ScraperConfig) *Scraper {
+	if conf.Now == nil {
+		conf.Now = time.Now
+	}
+	if conf.Logger == nil {
+		conf.Logger = log.NewNopLogger()
+	}
+	if conf.Concurrency < 1 {
+		conf.Concurrency = 1
+	}
+	if conf.ReportType == "" {
+		conf.ReportType = ReportPast
+	}
+	s := &Scraper{
+		conf:      conf,
+		client:    conf.Client,
+		now:       conf.Now,
+		logger:    conf.Logger,
+		users:     make(map[string]*userState),
+		durations: make(map[string]*Histogram),
+		sizes:     make(map[string]*Histogram),
+		directory: make(map[string]User),
+	}
+	s.snapshot.Store(&Snapshot{Month: monthStart(conf.Now())})
+	return s
+}
+
+// Snapshot returns the latest published snapshot; never nil.
+func (s *Scraper) Snapshot() *Snapshot { return s.snapshot.Load() }
+
+// Ready reports whether the first refresh has finished.
+func (s *Scraper) Ready() bool { return s.ready.Load() }
+
+// Run refreshes at once, then every Interval, until ctx ends. A refresh that
+// outlasts the interval delays the next one instead of overlapping it.
+func (s *Scraper) Run(ctx context.Context) {
+	ticker := time.NewTicker(s.conf.Interval)
+	defer ticker.Stop()
+	for {
+		s.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// Refresh runs one refresh cycle and publishes its snapshot. A call made
+// while another refresh runs waits for it to end.
+func (s *Scraper) Refresh(ctx context.Context) {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	start := time.Now()
+	now := s.now().UTC()
+
+	listOK := s.refreshDirectory(ctx)
+	tracked := s.trackedUsers()
+	months := s.monthsToRefresh(now)
+
+	var failed atomic.Int64
+	work := make(chan *userState)
+	var wg sync.WaitGroup
+	for range min(s.conf.Concurrency, max(len(tracked), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range work {
+				if !s.refreshUser(ctx, u, months, now) {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for _, u := range tracked {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+
+	s.pruneMonths(months)
+	ok := listOK && failed.Load() == 0 && ctx.Err() == nil
+	if ok {
+		s.lastOK = now
+	}
+	elapsed := time.Since(start)
+	s.publish(now, ok, elapsed)
+	s.ready.Store(true)
+	level.Info(s.logger).Log("msg", "Refresh finished", "users", len(tracked), "failed_users", failed.Load(), "users_listed", listOK, "duration", elapsed.Round(time.Millisecond))
+}
+
+// refreshDirectory reads GET /users (Medium: no daily cap) for discovery and
+// for the license and department of zoom_user_info. On failure the last good
+// list stays in use.
+func (s *Scraper) refreshDirectory(ctx context.Context) bool {
+	users, err := s.client.ActiveUsers(ctx)
+	if err != nil {
+		level.Warn(s.logger).Log("msg", "Listing Zoom users failed; keeping the last list", "err", err)
+		return false
+	}
+	dir := make(map[string]User, len(users))
+	for _, u := range users {
+		if u.ID != "" {
+			dir[u.ID] = u
+		}
+	}
+	s.directory = dir
+	s.listedOnce = true
+	return true
+}
+
+// trackedUsers builds the list of users to refresh, in a stable order, and
+// forgets users that are no longer tracked.
+func (s *Scraper) trackedUsers() []*userState {
+	wanted := make(map[string]*userState)
+	if len(s.conf.Users) == 0 {
+		for id, info := range s.directory {
+			u := s.stateFor(id)
+			u.info = info
+			wanted[id] = u
+		}
+	} else {
+		byEmail := make(map[string]User, len(s.directory))
+		for _, u := range s.directory {
+			byEmail[strings.ToLower(u.Email)] = u
+		}
+		for _, c := range s.conf.Users {
+			key := c
+			info, found := s.directory[c]
+			if !found {
+				info, found = byEmail[strings.ToLower(c)]
+			}
+			if found {
+				key = info.ID
+			}
+			u := s.stateFor(key)
+			u.configured = c
+			if found {
+				u.info = info
+			}
+			wanted[key] = u
+		}
+	}
+	for key := range s.users {
+		if _, ok := wanted[key]; !ok {
+			delete(s.users, key)
+		}
+	}
+	list := make([]*userState, 0, len(wanted))
+	for _, u := range wanted {
+		list = append(list, u)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
+	return list
+}
+
+func (s *Scraper) stateFor(key string) *userState {
+	u, ok := s.users[key]
+	if !ok {
+		u = &userState{key: key, counters: make(map[string]Totals), counted: make(map[string]map[string]countedMeeting)}
+		s.users[key] = u
+	}
+	return u
+}
+
+// reportWindow is one month's report request: from the 1st to the month's
+// last day, or to today for the current month.
+type reportWindow struct {
+	month    time.Time
+	from, to time.Time
+	current  bool
+}
+
+// monthsToRefresh is the current month, and the previous one while the
+// grace period after the month turned lasts (meetings reach reports up to
+// ~30 minutes after they end).
+func (s *Scraper) monthsToRefresh(now time.Time) []reportWindow {
+	cur := monthStart(now)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	windows := []reportWindow{{month: cur, from: cur, to: today, current: true}}
+	if now.Sub(cur) < s.conf.GracePeriod {
+		prev := cur.AddDate(0, -1, 0)
+		windows = append(windows, reportWindow{month: prev, from: prev, to: cur.AddDate(0, 0, -1)})
+	}
+	return windows
+}
+
+// refreshUser fetches a user's reports and folds them into its state. It
+// reports whether every report came back; a failed user keeps its last
+// good data.
+func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []reportWindow, now time.Time) bool {
+	ok := true
+	var errs []string
+	for _, w := range windows {
+		meetings, err := s.client.UserMeetings(ctx, u.key, w.from, w.to, s.conf.ReportType)
+		if err != nil {
+			ok = false
+			errs = append(errs, err.Error())
+			level.Warn(s.logger).Log("msg", "Refreshing user failed; keeping its last data", "user", u.key, "month", monthKey(w.month), "err", err)
+			var quota *DailyQuotaError
+			if errors.As(err, &quota) || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		s.apply(u, w, meetings)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.lastTry = now
+	if ok {
+		u.lastOK = now
+		u.lastError = ""
+	} else {
+		u.lastError = strings.Join(errs, "; ")
+	}
+	return ok
+}
+
+// apply counts new meetings and growth of known ones, and, for the current
+// month, replaces the month-to-date totals.
+func (s *Scraper) apply(u *userState, w reportWindow, meetings []Meeting) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := monthKey(w.month)
+	counted := u.counted[key]
+	if counted == nil {
+		counted = make(map[string]countedMeeting, len(meetings))
+		u.counted[key] = counted
+	}
+	month := make(map[string]Totals)
+	for _, m := range meetings {
+		if m.UserEmail != "" {
+			u.email = m.UserEmail
+		}
+		typ := TypeName(m.Type)
+		if w.current {
+			t := month[typ]
+			t.Add(figures(m))
+			month[typ] = t
+		}
+		if m.UUID == "" {
+			continue // cannot be told apart from another: never counted
+		}
+		prev, seen := counted[m.UUID]
+		var add Totals
+		if seen {
+			add, counted[m.UUID] = growth(prev, m)
+			typ = prev.Type // a meeting is counted under the type it was first seen with
+		} else {
+			add, counted[m.UUID] = figures(m), record(m)
+			s.observe(typ, m)
+		}
+		c := u.counters[typ]
+		c.Add(add)
+		u.counters[typ] = c
+	}
+	if w.current {
+		u.month, u.monthOf = month, w.month
+	}
+}
+
+func (s *Scraper) observe(typ string, m Meeting) {
+	d, ok := s.durations[typ]
+	if !ok {
+		d = newHistogram(DurationBuckets)
+		s.durations[typ] = d
+	}
+	d.observe(float64(max(m.Duration, 0)) * 60)
+	p, ok := s.sizes[typ]
+	if !ok {
+		p = newHistogram(ParticipantsBuckets)
+		s.sizes[typ] = p
+	}
+	p.observe(float64(max(m.ParticipantsCount, 0)))
+}
+
+// pruneMonths forgets the meetings of months no longer refreshed: they can
+// no longer show up in a report we fetch, so they cannot be counted twice.
+func (s *Scraper) pruneMonths(windows []reportWindow) {
+	keep := make(map[string]bool, len(windows))
+	for _, w := range windows {
+		keep[monthKey(w.month)] = true
+	}
+	for _, u := range s.users {
+		for k := range u.counted {
+			if !keep[k] {
+				delete(u.counted, k)
+			}
+		}
+	}
+}
+
+func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
+	cur := monthStart(now)
+	snap := &Snapshot{
+		Published:       now,
+		Month:           cur,
+		Up:              ok,
+		LastSuccess:     s.lastOK,
+		RefreshDuration: elapsed,
+		Durations:       make(map[string]Histogram, len(s.durations)),
+		Participants:    make(map[string]Histogram, len(s.sizes)),
+	}
+	for typ, h := range s.durations {
+		snap.Durations[typ] = h.clone()
+	}
+	for typ, h := range s.sizes {
+		snap.Participants[typ] = h.clone()
+	}
+	for _, u := range s.users {
+		us := UserSnapshot{
+			ID:          u.info.ID,
+			Key:         u.key,
+			Email:       u.labelEmail(),
+			Listed:      u.info.ID != "",
+			License:     LicenseName(u.info.Type),
+			Dept:        u.info.Dept,
+			LastRefresh: u.lastOK,
+			LastAttempt: u.lastTry,
+			LastError:   u.lastError,
+			Counters:    make(map[string]Totals, len(u.counters)),
+		}
+		if !us.Listed {
+			us.License = ""
+		}
+		if u.monthOf.Equal(cur) {
+			us.Month = u.month // replaced whole, never mutated: safe to share
+		}
+		for typ, t := range u.counters {
+			us.Counters[typ] = t
+		}
+		snap.Users = append(snap.Users, us)
+	}
+	sort.Slice(snap.Users, func(i, j int) bool { return snap.Users[i].Key < snap.Users[j].Key })
+	s.snapshot.Store(snap)
+}
+
+func (u *userState) labelEmail() string {
+	switch {
+	case u.email != "":
+		return u.email
+	case u.info.Email != "":
+		return u.info.Email
+	case u.configured != "":
+		return u.configured
+	}
+	return u.key
+}
+
+// Snapshot is one refresh's complete, immutable result. Nothing in it is
+// changed after it is published.
+type Snapshot struct {
+	Published       time.Time // when the refresh that made it started
+	Month           time.Time // first day (UTC) of the month the month-to-date figures cover
+	Up              bool      // Zoom was reached and every tracked user refreshed
+	LastSuccess     time.Time // start of the last refresh that was Up; zero if none
+	RefreshDuration time.Duration
+	Users           []UserSnapshot       // sorted by Key
+	Durations       map[string]Histogram // meeting duration in seconds, by type
+	Participants    map[string]Histogram // participants per meeting, by type
+}
+
+// UserSnapshot is one tracked user in a Snapshot.
+type UserSnapshot struct {
+	Key         string // the {userId} used for reports
+	ID          string // Zoom user id; empty when GET /users did not list the user
+	Email       string // from the report, else GET /users, else as configured
+	Listed      bool   // GET /users listed the user
+	License     string
+	Dept        string
+	Month       map[string]Totals // current month by type; nil before the first refresh of the month
+	Counters    map[string]Totals // cumulative by type
+	LastRefresh time.Time         // last successful refresh; zero if none
+	LastAttempt time.Time
+	LastError   string
+}
+
+// String is for logs and test failures.
+func (u UserSnapshot) String() string {
+	return fmt.Sprintf("%s (%s)", u.Key, u.Email)
+}

@@ -1,0 +1,207 @@
+package scrape
+
+import (
+	"strconv"
+	"time"
+)
+
+// TypeName is the `type` label of a Zoom meeting type code (zoom-api.md
+// section 2); codes Zoom may add later read "unknown" rather than fail.
+func TypeName(code int) string {
+	switch code {
+	case 1:
+		return "instant"
+	case 2:
+		return "scheduled"
+	case 3:
+		return "recurring_no_fixed_time"
+	case 4:
+		return "pmi"
+	case 5:
+		return "webinar"
+	case 6:
+		return "recurring_webinar_no_fixed_time"
+	case 7:
+		return "personal_audio_conference"
+	case 8:
+		return "recurring_fixed_time"
+	case 9:
+		return "recurring_webinar_fixed_time"
+	}
+	return "unknown"
+}
+
+// LicenseName is the `license` label of a Zoom user type from GET /users.
+func LicenseName(userType int) string {
+	switch userType {
+	case 1:
+		return "basic"
+	case 2:
+		return "licensed"
+	case 3:
+		return "on_prem"
+	case 4:
+		return "unassigned"
+	case 99:
+		return "none"
+	}
+	return strconv.Itoa(userType)
+}
+
+// Totals are figures summed over meetings, in the units we expose.
+type Totals struct {
+	Meetings           int64
+	DurationSeconds    int64 // sum of duration x 60
+	ParticipantSeconds int64 // sum of total_minutes x 60
+	Participants       int64 // sum of participants_count
+	WithRecording      int64
+	WithScreenShare    int64
+	WithChat           int64
+}
+
+// Add adds o to t.
+func (t *Totals) Add(o Totals) {
+	t.Meetings += o.Meetings
+	t.DurationSeconds += o.DurationSeconds
+	t.ParticipantSeconds += o.ParticipantSeconds
+	t.Participants += o.Participants
+	t.WithRecording += o.WithRecording
+	t.WithScreenShare += o.WithScreenShare
+	t.WithChat += o.WithChat
+}
+
+// countedMeeting is what a meeting contributed to the counters so far, so a
+// later, larger report adds only the growth. Small on purpose: one is kept
+// per meeting of every month still refreshed.
+type countedMeeting struct {
+	Type         string
+	Duration     int32 // minutes
+	TotalMinutes int32
+	Participants int32
+	Flags        uint8 // meetingRecording | meetingScreenShare | meetingChat
+}
+
+const (
+	meetingRecording uint8 = 1 << iota
+	meetingScreenShare
+	meetingChat
+)
+
+func flagsOf(m Meeting) uint8 {
+	var f uint8
+	if m.HasRecording {
+		f |= meetingRecording
+	}
+	if m.HasScreenShare {
+		f |= meetingScreenShare
+	}
+	if m.HasChat {
+		f |= meetingChat
+	}
+	return f
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// figures returns a meeting's contribution to Totals.
+func figures(m Meeting) Totals {
+	return Totals{
+		Meetings:           1,
+		DurationSeconds:    int64(max(m.Duration, 0)) * 60,
+		ParticipantSeconds: int64(max(m.TotalMinutes, 0)) * 60,
+		Participants:       int64(max(m.ParticipantsCount, 0)),
+		WithRecording:      b2i(m.HasRecording),
+		WithScreenShare:    b2i(m.HasScreenShare),
+		WithChat:           b2i(m.HasChat),
+	}
+}
+
+// growth compares a meeting with what it already contributed. It returns
+// what to add to the counters (never negative: a counter never decreases)
+// and the new record, the larger of each figure.
+func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
+	next := prev
+	var add Totals
+	if d := int32(max(m.Duration, 0)); d > prev.Duration {
+		add.DurationSeconds = int64(d-prev.Duration) * 60
+		next.Duration = d
+	}
+	if tm := int32(max(m.TotalMinutes, 0)); tm > prev.TotalMinutes {
+		add.ParticipantSeconds = int64(tm-prev.TotalMinutes) * 60
+		next.TotalMinutes = tm
+	}
+	if p := int32(max(m.ParticipantsCount, 0)); p > prev.Participants {
+		add.Participants = int64(p - prev.Participants)
+		next.Participants = p
+	}
+	newFlags := flagsOf(m) &^ prev.Flags
+	add.WithRecording = b2i(newFlags&meetingRecording != 0)
+	add.WithScreenShare = b2i(newFlags&meetingScreenShare != 0)
+	add.WithChat = b2i(newFlags&meetingChat != 0)
+	next.Flags |= newFlags
+	return add, next
+}
+
+func record(m Meeting) countedMeeting {
+	return countedMeeting{
+		Type:         TypeName(m.Type),
+		Duration:     int32(max(m.Duration, 0)),
+		TotalMinutes: int32(max(m.TotalMinutes, 0)),
+		Participants: int32(max(m.ParticipantsCount, 0)),
+		Flags:        flagsOf(m),
+	}
+}
+
+// Histogram bucket bounds: meeting length from a quick call to an all-day
+// event, and sizes from a one-on-one to a large webinar.
+var (
+	DurationBuckets     = []float64{300, 900, 1800, 2700, 3600, 5400, 7200, 10800, 14400, 28800}
+	ParticipantsBuckets = []float64{2, 3, 5, 10, 25, 50, 100, 250, 500, 1000}
+)
+
+// Histogram is a cumulative distribution, in the form
+// prometheus.MustNewConstHistogram takes.
+type Histogram struct {
+	Count   uint64
+	Sum     float64
+	Buckets map[float64]uint64 // upper bound -> cumulative count
+}
+
+func newHistogram(bounds []float64) *Histogram {
+	h := &Histogram{Buckets: make(map[float64]uint64, len(bounds))}
+	for _, b := range bounds {
+		h.Buckets[b] = 0
+	}
+	return h
+}
+
+func (h *Histogram) observe(v float64) {
+	h.Count++
+	h.Sum += v
+	for b := range h.Buckets {
+		if v <= b {
+			h.Buckets[b]++
+		}
+	}
+}
+
+func (h *Histogram) clone() Histogram {
+	c := Histogram{Count: h.Count, Sum: h.Sum, Buckets: make(map[float64]uint64, len(h.Buckets))}
+	for b, n := range h.Buckets {
+		c.Buckets[b] = n
+	}
+	return c
+}
+
+// monthStart is 00:00 UTC on the first day of t's UTC month.
+func monthStart(t time.Time) time.Time {
+	y, m, _ := t.UTC().Date()
+	return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+}
+
+func monthKey(t time.Time) string { return t.UTC().Format("2006-01") }
