@@ -248,13 +248,28 @@ func TestBadCredentials(t *testing.T) {
 
 func TestSecondUnauthorizedIsAnError(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t, zoomfake.Options{Seed: 1, Users: 2}, nil)
-	// Every answer is a 401/124: one renewal, then give up.
-	env.fake.InjectFault(zoomfake.Fault{Kind: zoomfake.FaultServerError, Status: 401, Path: "/v2/users"})
+	clock := newTestClock(testNow)
+	fake := zoomfake.New(zoomfake.Options{Seed: 1, Users: 2, Now: clock.Now})
+	// Tokens are issued, but the API refuses every one with 401/124: one
+	// renewal, then an authentication failure.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/") {
+			w.Header().Set("x-zm-trackingid", "test-tracking")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"code":124,"message":"Invalid access token."}`))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	env := newTestEnvFor(t, fake, srv, clock, nil)
 	_, err := env.client.ActiveUsers(context.Background())
 	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != 401 {
-		t.Fatalf("want a 401 APIError, got %v", err)
+	if !errors.As(err, &apiErr) || apiErr.Status != 401 || apiErr.Code != 124 || apiErr.TrackingID != "test-tracking" {
+		t.Fatalf("want a 401/124 APIError with its tracking id, got %v", err)
+	}
+	if n := fake.TokenRequests(); n != 2 {
+		t.Errorf("token requests = %d, want 2 (the first and one renewal)", n)
 	}
 	if n := counterValue(t, env.client.metrics.requests.WithLabelValues(endpointUsers, "401")); n != 2 {
 		t.Errorf("401 answers = %v, want 2 (one retry with a new token)", n)
@@ -281,7 +296,7 @@ func TestDailyLimitPausesHeavyOnly(t *testing.T) {
 	if !quota.Until.Equal(midnight) {
 		t.Errorf("paused until %v, want Retry-After %v", quota.Until, midnight)
 	}
-	sent := env.fake.CallCount("/report/users/{userId}/meetings")
+	sent := env.fake.CallCount(zoomfake.EndpointUserMeetings)
 	// Heavy calls now fail without reaching Zoom...
 	for range 5 {
 		if _, err := env.client.UserMeetings(ctx, users[2].ID, from, to, ReportPast); !errors.As(err, &quota) {
@@ -291,7 +306,7 @@ func TestDailyLimitPausesHeavyOnly(t *testing.T) {
 			t.Fatalf("hosts report during the pause: %v", err)
 		}
 	}
-	if n := env.fake.CallCount("/report/users/{userId}/meetings"); n != sent {
+	if n := env.fake.CallCount(zoomfake.EndpointUserMeetings); n != sent {
 		t.Errorf("%d heavy calls reached Zoom during the pause", n-sent)
 	}
 	// ...while Medium calls go on.
@@ -425,7 +440,7 @@ func TestFaults(t *testing.T) {
 					}
 				}
 			}
-			if n := env.fake.CallCount("/users"); n != tt.wantCalls {
+			if n := env.fake.CallCount(zoomfake.EndpointUsers); n != tt.wantCalls {
 				t.Errorf("fake answered %d /users calls, want %d", n, tt.wantCalls)
 			}
 		})

@@ -1,0 +1,234 @@
+// Command zoom_exporter serves Zoom meeting usage as Prometheus metrics.
+// A background scraper fetches each tracked user's report within Zoom's rate
+// limits; scrapes only read what it fetched last.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/zoomexporter/zoom_exporter/collector"
+	"github.com/zoomexporter/zoom_exporter/config"
+	"github.com/zoomexporter/zoom_exporter/internal/demo"
+	"github.com/zoomexporter/zoom_exporter/internal/logging"
+	"github.com/zoomexporter/zoom_exporter/scrape"
+)
+
+// defaultListenAddress is the exporter's port, in the 9100-9999 exporter range.
+const defaultListenAddress = ":9865"
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	app := kingpin.CommandLine
+	var (
+		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+				Envar("ZOOM_EXPORTER_WEB_TELEMETRY_PATH").Default("/metrics").String()
+		disableExporterMetrics = app.Flag("web.disable-exporter-metrics", "Exclude metrics about the exporter itself (promhttp_*, process_*, go_*).").
+					Envar("ZOOM_EXPORTER_WEB_DISABLE_EXPORTER_METRICS").Bool()
+		maxRequests = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
+				Envar("ZOOM_EXPORTER_WEB_MAX_REQUESTS").Default("40").Int()
+		toolkitFlags = kingpinflag.AddFlags(app, defaultListenAddress)
+	)
+	configFlags := config.AddFlags(app)
+	collectorOpts := collector.AddFlags(app)
+	logConfig := logging.AddFlags(app)
+	app.Version(version.Print("zoom_exporter"))
+	app.HelpFlag.Short('h')
+	kingpin.Parse()
+
+	logger := logging.New(logConfig)
+	level.Info(logger).Log("msg", "Starting zoom_exporter", "version", version.Info())
+	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+
+	cfg, err := configFlags.Load()
+	if configFlags.CheckOnly() {
+		return checkConfig(err, *toolkitFlags.WebConfigFile)
+	}
+	if err != nil {
+		var problems *config.Error
+		if errors.As(err, &problems) {
+			for _, p := range problems.Problems {
+				level.Error(logger).Log("msg", "Invalid configuration", "problem", p)
+			}
+		} else {
+			level.Error(logger).Log("msg", "Invalid configuration", "err", err)
+		}
+		return 1
+	}
+	if err := web.Validate(*toolkitFlags.WebConfigFile); err != nil {
+		level.Error(logger).Log("msg", "Invalid web configuration", "file", *toolkitFlags.WebConfigFile, "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if cfg.Demo {
+		account, err := demo.Start(ctx, demo.Options{}, logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot start the demo account", "err", err)
+			return 1
+		}
+		cfg.Zoom.APIURL, cfg.Zoom.TokenURL = account.APIURL, account.TokenURL
+		cfg.Zoom.AccountID, cfg.Zoom.ClientID = account.AccountID, account.ClientID
+		cfg.Zoom.ClientSecret = config.Secret(account.ClientSecret)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
+	limits, err := scrape.PlanLimits(cfg.Zoom.Plan)
+	if err != nil {
+		level.Error(logger).Log("msg", "Invalid configuration", "err", err)
+		return 1
+	}
+	client, err := scrape.NewClient(scrape.ClientConfig{
+		APIURL:       cfg.Zoom.APIURL,
+		TokenURL:     cfg.Zoom.TokenURL,
+		AccountID:    cfg.Zoom.AccountID,
+		ClientID:     cfg.Zoom.ClientID,
+		ClientSecret: string(cfg.Zoom.ClientSecret),
+		Limits:       limits,
+		Timeout:      time.Duration(cfg.Zoom.RequestTimeout),
+		MaxRetries:   cfg.Zoom.MaxRetries,
+		Logger:       log.With(logger, "component", "zoom_client"),
+		Registerer:   reg,
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot create the Zoom client", "err", err)
+		return 1
+	}
+	scraper := scrape.NewScraper(scrape.ScraperConfig{
+		Client:      client,
+		Users:       cfg.Zoom.Users,
+		Interval:    time.Duration(cfg.Scrape.Interval),
+		GracePeriod: time.Duration(cfg.Scrape.GracePeriod),
+		ReportType:  cfg.Scrape.ReportType,
+		Concurrency: cfg.Scrape.Concurrency,
+		Logger:      log.With(logger, "component", "scraper"),
+	})
+	salt, ok := os.LookupEnv("ZOOM_EXPORTER_USER_HASH_SALT")
+	if !ok {
+		salt = cfg.Zoom.AccountID
+	}
+	collectorOpts.HashSalt = salt
+	exporter, err := collector.New(scraper, *collectorOpts)
+	if err != nil {
+		level.Error(logger).Log("msg", "Invalid collector configuration", "err", err)
+		return 1
+	}
+	reg.MustRegister(exporter)
+	level.Info(logger).Log("msg", "Enabled collectors", "collectors", fmt.Sprint(exporter.EnabledNames()), "user_label", collectorOpts.UserLabel)
+
+	go scraper.Run(ctx)
+
+	gatherers := prometheus.Gatherers{reg}
+	var metricsHandler http.Handler
+	if *disableExporterMetrics {
+		metricsHandler = promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)})
+	} else {
+		exporterReg := prometheus.NewRegistry()
+		exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		gatherers = append(gatherers, exporterReg)
+		metricsHandler = promhttp.InstrumentMetricHandler(exporterReg,
+			promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)}))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(*metricsPath, metricsHandler)
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !scraper.Ready() {
+			http.Error(w, "Not ready: the first refresh has not finished", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	if *metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Zoom Exporter",
+			Description: "Prometheus exporter for Zoom meeting usage",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+				{Address: "/-/ready", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot build the landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	server := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- web.ListenAndServe(server, toolkitFlags, logging.Slog(os.Stderr, logConfig))
+	}()
+
+	select {
+	case err := <-serveErr:
+		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	level.Info(logger).Log("msg", "Shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Error(logger).Log("msg", "HTTP server shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// checkConfig implements --config.check: every problem with the exporter
+// configuration and the web configuration, then exit 0 or 1.
+func checkConfig(configErr error, webConfigFile string) int {
+	failed := false
+	if configErr != nil {
+		fmt.Fprintln(os.Stderr, configErr)
+		failed = true
+	}
+	if err := web.Validate(webConfigFile); err != nil {
+		fmt.Fprintf(os.Stderr, "--web.config.file %s: %v\n", webConfigFile, err)
+		failed = true
+	}
+	if failed {
+		return 1
+	}
+	fmt.Println("Configuration OK")
+	return 0
+}
+
+// stdlog adapts the go-kit logger for promhttp's error log.
+type stdlogger struct{ logger log.Logger }
+
+func (l stdlogger) Println(v ...any) { level.Error(l.logger).Log("msg", fmt.Sprint(v...)) }
+
+func stdlog(logger log.Logger) promhttp.Logger { return stdlogger{logger} }
