@@ -62,11 +62,10 @@ func NewTo(w io.Writer, c *Config) log.Logger {
 }
 
 // Slog bridges the go-kit logger to *slog.Logger for libraries that want one
-// (exporter-toolkit). slog-gokit adds its own caller key, so it gets a go-kit
-// logger without one.
+// (exporter-toolkit). slog-gokit adds its own caller and time keys, so it
+// gets a go-kit logger with neither.
 func Slog(w io.Writer, c *Config) *slog.Logger {
-	base := log.With(newBase(w, c), "ts", log.DefaultTimestampUTC)
-	return slog.New(sloggokit.NewGoKitHandler(base, slogLevel(c.Level)))
+	return slog.New(sloggokit.NewGoKitHandler(newBase(w, c), slogLevel(c.Level)))
 }
 
 func newBase(w io.Writer, c *Config) log.Logger {
