@@ -1,0 +1,361 @@
+// Package zoomfake is an in-process fake of the Zoom REST API (Server-to-Server
+// OAuth token endpoint, user listing and the Heavy report endpoints) for tests
+// and the exporter's demo mode. It follows /work/shared/zoom-api.md; where that
+// contract is silent the choice made is commented at the place it is made.
+//
+// Typical use:
+//
+//	fake := zoomfake.New(zoomfake.Options{Seed: 1, Now: clock.Now})
+//	srv := httptest.NewServer(fake)
+//	apiURL, tokenURL := srv.URL+"/v2", srv.URL+"/oauth/token"
+package zoomfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults applied by New when the matching Options field is zero.
+const (
+	DefaultAccountID         = "fake-account"
+	DefaultClientID          = "fake-client-id"
+	DefaultClientSecret      = "fake-client-secret"
+	DefaultUsers             = 25
+	DefaultTokenLifetime     = time.Hour
+	DefaultPageTokenTTL      = 15 * time.Minute
+	DefaultHeavyUserMeetings = 700
+	// AccountName is the organisation name reported as host_organization for
+	// meetings hosted inside the fake account.
+	AccountName = "Example Corp"
+)
+
+// Plans accepted in Options.Plan.
+const (
+	PlanPro      = "pro"
+	PlanBusiness = "business"
+)
+
+// Endpoint names used as keys by Calls and CallCount.
+const (
+	EndpointToken        = "POST /oauth/token"
+	EndpointUsers        = "GET /v2/users"
+	EndpointHostsReport  = "GET /v2/report/users"
+	EndpointUserMeetings = "GET /v2/report/users/{userId}/meetings"
+	EndpointOther        = "other"
+)
+
+// Options configures a fake server. Zero values select the defaults.
+type Options struct {
+	Seed  int64            // seeds all synthetic data: same Seed and Now give the same account
+	Users int              // active users (default 25); 2 inactive and 1 pending user are added
+	Now   func() time.Time // clock for every time rule (default time.Now)
+
+	AccountID, ClientID, ClientSecret string // defaults DefaultAccountID, DefaultClientID, DefaultClientSecret
+
+	TokenLifetime time.Duration // access token lifetime (default 1h)
+	PageTokenTTL  time.Duration // next_page_token lifetime (default 15m)
+
+	Plan            string // PlanPro (default) or PlanBusiness: selects per-second and daily limits
+	RateLimits      bool   // enforce per-second limits; the daily Heavy quota is always enforced
+	DailyHeavyLimit int    // overrides the plan's daily Heavy quota when > 0
+
+	// HeavyUserMeetings is how many meetings with two or more participants
+	// (what type=past returns) user index 0 hosted in the current month, so the
+	// report spans several pages; a few one-participant meetings come on top.
+	// Default 700. The meetings are placed between the 1st and Now, so Now
+	// must be at least a few minutes into the month.
+	HeavyUserMeetings int
+}
+
+// Server is the fake; it implements http.Handler and is safe for concurrent use.
+type Server struct {
+	opts   Options
+	limits planLimits
+
+	mu sync.Mutex
+
+	// auth
+	tokens           map[string]*accessToken
+	credentialsValid bool
+	scopes           []string
+	tokenRequests    int
+	tokensIssued     int
+
+	// data
+	users        []*userRecord // listing order: active, then inactive, then pending
+	usersByID    map[string]*userRecord
+	usersByEmail map[string]*userRecord // lower-cased e-mail
+	meetings     map[string]*Meeting    // by uuid
+	byHost       map[string][]*Meeting
+	byJoiner     map[string][]*Meeting
+	randomRNG    *rand.Rand // AddRandomMeetings
+
+	pageTokens map[string]pageToken
+
+	rate            rateState
+	calls           map[string]int
+	userReportCalls map[string]int
+
+	faults    []*activeFault
+	errorRate float64
+	faultRNG  *rand.Rand
+
+	trackingSeq uint64
+}
+
+// New builds a fake account from opts; the data depends only on opts.Seed,
+// opts.Users, opts.HeavyUserMeetings and the clock's time at this call.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Users <= 0 {
+		opts.Users = DefaultUsers
+	}
+	if opts.AccountID == "" {
+		opts.AccountID = DefaultAccountID
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = DefaultTokenLifetime
+	}
+	if opts.PageTokenTTL <= 0 {
+		opts.PageTokenTTL = DefaultPageTokenTTL
+	}
+	if opts.HeavyUserMeetings <= 0 {
+		opts.HeavyUserMeetings = DefaultHeavyUserMeetings
+	}
+	if opts.Plan != PlanBusiness {
+		opts.Plan = PlanPro
+	}
+	seed := uint64(opts.Seed)
+	s := &Server{
+		opts:             opts,
+		limits:           limitsFor(opts.Plan, opts.DailyHeavyLimit),
+		tokens:           map[string]*accessToken{},
+		credentialsValid: true,
+		scopes:           append([]string(nil), defaultScopes...),
+		usersByID:        map[string]*userRecord{},
+		usersByEmail:     map[string]*userRecord{},
+		meetings:         map[string]*Meeting{},
+		byHost:           map[string][]*Meeting{},
+		byJoiner:         map[string][]*Meeting{},
+		randomRNG:        rand.New(rand.NewPCG(seed, 0xadd)),
+		pageTokens:       map[string]pageToken{},
+		calls:            map[string]int{},
+		userReportCalls:  map[string]int{},
+		faultRNG:         rand.New(rand.NewPCG(seed, 0xfa17)),
+	}
+	s.generate(s.now())
+	return s
+}
+
+func (s *Server) now() time.Time { return s.opts.Now().UTC() }
+
+// reply is a fully computed response, written in one go (or deliberately
+// damaged by a fault).
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func jsonReply(status int, v any) reply {
+	body, err := json.Marshal(v)
+	if err != nil { // cannot happen with our types; answer like a broken server would
+		return errorReply(http.StatusInternalServerError, 500, "Internal Error")
+	}
+	return reply{status: status, body: body}
+}
+
+// apiError is Zoom's error body.
+type apiError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func errorReply(status, code int, message string) reply {
+	return jsonReply(status, apiError{Code: code, Message: message})
+}
+
+// ServeHTTP serves /oauth/token and /v2/...
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	endpoint := endpointOf(r)
+	w.Header().Set("x-zm-trackingid", s.beginRequest(endpoint))
+
+	fault := s.takeFault(r.URL.Path)
+	if fault.delay > 0 && !sleepContext(r, fault.delay) {
+		return // client gave up; nobody reads an answer
+	}
+	switch fault.kind {
+	case FaultServerError:
+		writeReply(w, r, errorReply(fault.status, fault.status, serverErrorMessage(fault.status)))
+		return
+	case FaultMalformedJSON:
+		writeReply(w, r, reply{status: http.StatusOK, body: []byte(malformedBody)})
+		return
+	}
+
+	rep := s.handle(r, endpoint)
+	if fault.kind == FaultTruncated {
+		writeTruncated(w, rep)
+		return
+	}
+	writeReply(w, r, rep)
+}
+
+func (s *Server) beginRequest(endpoint string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[endpoint]++
+	s.trackingSeq++
+	// Shape of Zoom's header value; the number makes each response unique.
+	return fmt.Sprintf("v=2.0;clid=fake;rid=WEB_%016x", s.trackingSeq)
+}
+
+func (s *Server) handle(r *http.Request, endpoint string) reply {
+	switch endpoint {
+	case EndpointToken:
+		return s.handleToken(r)
+	case EndpointOther:
+		if r.URL.Path == "/oauth/token" { // wrong method on the token endpoint
+			return oauthErrorReply(http.StatusMethodNotAllowed, "invalid_request", "Method Not Allowed")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/v2/") {
+			return errorReply(http.StatusNotFound, 404, "Not Found")
+		}
+	}
+	return s.handleAPI(r, endpoint)
+}
+
+// handleAPI runs the checks every API call goes through, in the order Zoom
+// most likely applies them: authentication, scope, rate limit, then the
+// endpoint itself. Everything happens under the lock so that counters, data
+// and page tokens stay consistent.
+func (s *Server) handleAPI(r *http.Request, endpoint string) reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+
+	if rep, ok := s.authenticateLocked(r, now); !ok {
+		return rep
+	}
+	if endpoint == EndpointOther {
+		return errorReply(http.StatusNotFound, 404, "Not Found")
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return errorReply(http.StatusMethodNotAllowed, 405, "Method Not Allowed")
+	}
+	if missing := s.missingScopeLocked(endpoint); missing != "" {
+		return errorReply(http.StatusBadRequest, 4711,
+			"Invalid access token, does not contain scopes:["+missing+"].")
+	}
+	cat := categoryOf(endpoint)
+	headers, rejected := s.admitLocked(cat, now)
+	var rep reply
+	if rejected != nil {
+		rep = *rejected
+	} else {
+		switch endpoint {
+		case EndpointUsers:
+			rep = s.listUsersLocked(r.URL.Query(), now)
+		case EndpointHostsReport:
+			rep = s.hostsReportLocked(r.URL.Query(), now)
+		case EndpointUserMeetings:
+			rep = s.userMeetingsLocked(r, now)
+		}
+	}
+	if rep.header == nil {
+		rep.header = http.Header{}
+	}
+	for k, v := range headers {
+		rep.header[k] = v
+	}
+	return rep
+}
+
+// endpointOf classifies a request by its escaped path, so that a %2F inside a
+// userId cannot change the route.
+func endpointOf(r *http.Request) string {
+	p := r.URL.EscapedPath()
+	switch {
+	case p == "/oauth/token" && r.Method == http.MethodPost:
+		return EndpointToken
+	case p == "/v2/users":
+		return EndpointUsers
+	case p == "/v2/report/users":
+		return EndpointHostsReport
+	}
+	if _, ok := userIDSegment(p); ok {
+		return EndpointUserMeetings
+	}
+	return EndpointOther
+}
+
+// userIDSegment returns the still-escaped {userId} of
+// /v2/report/users/{userId}/meetings.
+func userIDSegment(escapedPath string) (string, bool) {
+	rest, ok := strings.CutPrefix(escapedPath, "/v2/report/users/")
+	if !ok {
+		return "", false
+	}
+	seg, ok := strings.CutSuffix(rest, "/meetings")
+	if !ok || seg == "" || strings.Contains(seg, "/") {
+		return "", false
+	}
+	return seg, true
+}
+
+func writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
+	h := w.Header()
+	for k, v := range rep.header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(rep.body)))
+	w.WriteHeader(rep.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(rep.body)
+	}
+}
+
+// Calls returns how many requests reached each endpoint (keys Endpoint*),
+// whatever their outcome.
+func (s *Server) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// CallCount returns how many requests reached one endpoint (an Endpoint* name).
+func (s *Server) CallCount(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[endpoint]
+}
+
+// UserReportCalls returns how many per-user meeting report calls named the
+// user (by id or e-mail) and passed authentication and rate limiting.
+func (s *Server) UserReportCalls(userIDOrEmail string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.lookupUserLocked(userIDOrEmail); u != nil {
+		return s.userReportCalls[u.ID]
+	}
+	return 0
+}
