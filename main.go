@@ -29,6 +29,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/demo"
 	"github.com/zoomexporter/zoom_exporter/internal/logging"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/store"
 )
 
 // defaultListenAddress is the exporter's port, in the 9100-9999 exporter range.
@@ -115,7 +116,23 @@ func run() int {
 		level.Error(logger).Log("msg", "Cannot create the Zoom client", "err", err)
 		return 1
 	}
-	scraper := scrape.NewScraper(scrape.ScraperConfig{
+	storageDir := cfg.Storage.Path
+	if storageDir == "" { // --demo without --storage.path: made-up data, a throwaway store
+		if storageDir, err = os.MkdirTemp("", "zoom_exporter_demo"); err != nil {
+			level.Error(logger).Log("msg", "Cannot create the demo's temporary store", "err", err)
+			return 1
+		}
+		defer os.RemoveAll(storageDir)
+	}
+	st, err := store.Open(storageDir, reg)
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot open the store", "err", err)
+		return 1
+	}
+	defer st.Close()
+	level.Info(logger).Log("msg", "Store opened", "path", st.Path())
+
+	scraper, err := scrape.NewScraper(scrape.ScraperConfig{
 		Client:      client,
 		Users:       cfg.Zoom.Users,
 		Interval:    time.Duration(cfg.Scrape.Interval),
@@ -123,7 +140,12 @@ func run() int {
 		ReportType:  cfg.Scrape.ReportType,
 		Concurrency: cfg.Scrape.Concurrency,
 		Logger:      log.With(logger, "component", "scraper"),
+		Store:       st,
 	})
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)
+		return 1
+	}
 	salt, ok := os.LookupEnv("ZOOM_EXPORTER_USER_HASH_SALT")
 	if !ok {
 		salt = cfg.Zoom.AccountID
@@ -137,7 +159,11 @@ func run() int {
 	reg.MustRegister(exporter)
 	level.Info(logger).Log("msg", "Enabled collectors", "collectors", fmt.Sprint(exporter.EnabledNames()), "user_label", collectorOpts.UserLabel)
 
-	go scraper.Run(ctx)
+	scraperDone := make(chan struct{})
+	go func() {
+		scraper.Run(ctx)
+		close(scraperDone)
+	}()
 
 	gatherers := prometheus.Gatherers{reg}
 	var metricsHandler http.Handler
@@ -204,6 +230,7 @@ func run() int {
 		level.Error(logger).Log("msg", "HTTP server shutdown", "err", err)
 		return 1
 	}
+	<-scraperDone // the refresh in flight has stopped: the store can close
 	return 0
 }
 

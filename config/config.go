@@ -39,6 +39,7 @@ const (
 	defaultGracePeriod    = "48h"
 	defaultReportType     = ReportTypePast
 	defaultConcurrency    = "4"
+	defaultStoragePath    = "data/"
 )
 
 // Limits enforced by validation.
@@ -60,8 +61,9 @@ var (
 
 // Config is the complete, validated configuration.
 type Config struct {
-	Zoom   ZoomConfig   `yaml:"zoom"`
-	Scrape ScrapeConfig `yaml:"scrape"`
+	Zoom    ZoomConfig    `yaml:"zoom"`
+	Scrape  ScrapeConfig  `yaml:"scrape"`
+	Storage StorageConfig `yaml:"storage"`
 	// Demo runs the exporter against a built-in simulated account.
 	Demo bool `yaml:"-"`
 }
@@ -91,6 +93,12 @@ type ScrapeConfig struct {
 	Concurrency int            `yaml:"concurrency"`
 }
 
+// StorageConfig is where counters are kept across restarts.
+type StorageConfig struct {
+	// Path is the store's directory; "" with --demo means a temporary one.
+	Path string `yaml:"path"`
+}
+
 // Default returns the configuration used for every field nobody sets.
 // It has no credentials.
 func Default() Config {
@@ -108,6 +116,7 @@ func Default() Config {
 			ReportType:  defaultReportType,
 			Concurrency: mustInt(defaultConcurrency),
 		},
+		Storage: StorageConfig{Path: defaultStoragePath},
 	}
 }
 

@@ -83,7 +83,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // produce: one substring per problem, in order.
 var badFixtures = map[string][]string{
 	"unknown-key.bad.yml":           {`unknown-key.bad.yml line 3: zoom: unknown key "foo" (known keys: account_id, client_id,`},
-	"unknown-section.bad.yml":       {`unknown-section.bad.yml line 1: unknown key "web" (known keys: zoom, scrape)`},
+	"unknown-section.bad.yml":       {`unknown-section.bad.yml line 1: unknown key "web" (known keys: zoom, scrape, storage)`},
 	"wrong-type.bad.yml":            {`zoom.max_retries: "three": must be an integer (from config file testdata/wrong-type.bad.yml line 2)`},
 	"quoted-int.bad.yml":            {`scrape.concurrency: "4": must be an integer (from config file`},
 	"users-not-list.bad.yml":        {`zoom.users: must be a list of user ids or e-mails, not a string (from config file testdata/users-not-list.bad.yml line 2)`},
@@ -231,6 +231,9 @@ func TestFullFixture(t *testing.T) {
 			ReportType:  ReportTypePastJoined,
 			Concurrency: 64,
 		},
+		Storage: StorageConfig{
+			Path: "/var/lib/zoom_exporter",
+		},
 	}
 	assertConfig(t, cfg, want)
 }
@@ -319,6 +322,7 @@ func TestFlags(t *testing.T) {
 		"scrape.grace-period":     {"ZOOM_EXPORTER_SCRAPE_GRACE_PERIOD", "48h"},
 		"scrape.report-type":      {"ZOOM_EXPORTER_SCRAPE_REPORT_TYPE", "past"},
 		"scrape.concurrency":      {"ZOOM_EXPORTER_SCRAPE_CONCURRENCY", "4"},
+		"storage.path":            {"ZOOM_EXPORTER_STORAGE_PATH", ""},
 	}
 	got := map[string]bool{}
 	for _, fl := range app.Model().Flags {
@@ -393,6 +397,8 @@ func TestPrecedence(t *testing.T) {
 			get: func(c *Config) string { return c.Scrape.ReportType }},
 		{key: "scrape.concurrency", flag: "scrape.concurrency", env: "ZOOM_EXPORTER_SCRAPE_CONCURRENCY", flagV: "1", envV: "2", fileV: "3", wantDefault: "4",
 			get: func(c *Config) string { return fmt.Sprint(c.Scrape.Concurrency) }},
+		{key: "storage.path", flag: "storage.path", env: "ZOOM_EXPORTER_STORAGE_PATH", flagV: "/f", envV: "/e", fileV: "/file", wantDefault: "", // the demo's default: a temporary store
+			get: func(c *Config) string { return c.Storage.Path }},
 	}
 	for _, f := range fields {
 		or := func(a, b string) string {

@@ -18,8 +18,13 @@ import (
 // value knowing its field and line, and knowing whether it was given at all,
 // so that the file overrides defaults but never an explicit flag.
 type fileConfig struct {
-	Zoom   fileZoom   `yaml:"zoom"`
-	Scrape fileScrape `yaml:"scrape"`
+	Zoom    fileZoom    `yaml:"zoom"`
+	Scrape  fileScrape  `yaml:"scrape"`
+	Storage fileStorage `yaml:"storage"`
+}
+
+type fileStorage struct {
+	Path fileValue `yaml:"path"`
 }
 
 type fileZoom struct {
@@ -54,9 +59,10 @@ func (v *fileValue) UnmarshalYAML(n *yaml.Node) error {
 
 // sections maps the Go types of the file's mappings to their place in it.
 var sections = map[string]reflect.Type{
-	"":       reflect.TypeFor[fileConfig](),
-	"zoom":   reflect.TypeFor[fileZoom](),
-	"scrape": reflect.TypeFor[fileScrape](),
+	"":        reflect.TypeFor[fileConfig](),
+	"zoom":    reflect.TypeFor[fileZoom](),
+	"scrape":  reflect.TypeFor[fileScrape](),
+	"storage": reflect.TypeFor[fileStorage](),
 }
 
 var (

@@ -30,6 +30,7 @@ var (
 	sReportType       = setting{"scrape.report_type", "scrape.report-type", "ZOOM_EXPORTER_SCRAPE_REPORT_TYPE"}
 	sConcurrency      = setting{"scrape.concurrency", "scrape.concurrency", "ZOOM_EXPORTER_SCRAPE_CONCURRENCY"}
 	sDemo             = setting{"demo", "demo", "ZOOM_EXPORTER_DEMO"}
+	sStoragePath      = setting{"storage.path", "storage.path", "ZOOM_EXPORTER_STORAGE_PATH"}
 )
 
 // stringFlag is a flag's value and whether it was given on the command line.
@@ -56,6 +57,7 @@ type Flags struct {
 	gracePeriod      stringFlag
 	reportType       stringFlag
 	concurrency      stringFlag
+	storagePath      stringFlag
 
 	users    []string
 	usersSet bool
@@ -108,6 +110,8 @@ func AddFlags(app *kingpin.Application) *Flags {
 	str(sReportType, "Meetings to count: past (two or more participants), pastOne (one participant) "+
 		"or pastJoined (every meeting the users hosted or joined).", "", defaultReportType, &f.reportType)
 	str(sConcurrency, "Users refreshed at once (1 to 64).", "", defaultConcurrency, &f.concurrency)
+	str(sStoragePath, "Directory of the store that keeps counters across restarts (default "+defaultStoragePath+
+		"; with --demo, a temporary directory).", "DIR", "", &f.storagePath)
 	return f
 }
 

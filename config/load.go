@@ -64,6 +64,14 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	s.ReportType = l.oneOf(sReportType, &f.reportType, fs.ReportType, def.Scrape.ReportType, reportTypes)
 	s.Concurrency = l.integer(sConcurrency, &f.concurrency, fs.Concurrency, def.Scrape.Concurrency, minConcurrency, maxConcurrency)
 
+	cfg.Storage.Path = def.Storage.Path
+	if cfg.Demo {
+		cfg.Storage.Path = "" // a temporary store: the demo's data is made up
+	}
+	if r, ok := l.pick(sStoragePath, &f.storagePath, l.file.Storage.Path); ok {
+		cfg.Storage.Path, _ = l.scalar(sStoragePath, r, "a directory")
+	}
+
 	if len(l.problems) > 0 {
 		return nil, &Error{Problems: l.problems}
 	}

@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+
+	"github.com/zoomexporter/zoom_exporter/store"
 )
 
 // ScraperConfig configures the background refresh.
@@ -24,6 +27,8 @@ type ScraperConfig struct {
 	Concurrency int           // users refreshed at once
 	Now         func() time.Time
 	Logger      log.Logger
+	// Store keeps counters across restarts; nil keeps them in memory only.
+	Store *store.Store
 }
 
 // Scraper refreshes every tracked user's report in the background and
@@ -48,11 +53,17 @@ type Scraper struct {
 	lastOK     time.Time
 	directory  map[string]User // last good GET /users, by id
 	listedOnce bool
+	store      *store.Store
+	prunedFor  string // month whose six-month pruning is done
 }
 
 // userState is one tracked user's data across refreshes.
 type userState struct {
-	key        string // what is sent as {userId}: the Zoom id when known
+	// key identifies the user in state and store: the Zoom id of a
+	// discovered user, the --zoom.user value of a configured one. It never
+	// changes, so a restart finds the same counters.
+	key        string
+	apiUser    string // what is sent as {userId}: the Zoom id when known
 	configured string // as given in --zoom.user, if it was
 	info       User   // from GET /users; zero when not listed
 	email      string // from the report, else GET /users, else as configured
@@ -66,8 +77,9 @@ type userState struct {
 	lastError string
 }
 
-// NewScraper returns a Scraper; call Run to start it.
-func NewScraper(conf ScraperConfig) *Scraper {
+// NewScraper returns a Scraper, with the counters of conf.Store restored;
+// call Run to start it.
+func NewScraper(conf ScraperConfig) (*Scraper, error) {
 	if conf.Now == nil {
 		conf.Now = time.Now
 	}
@@ -89,9 +101,15 @@ func NewScraper(conf ScraperConfig) *Scraper {
 		durations: make(map[string]*Histogram),
 		sizes:     make(map[string]*Histogram),
 		directory: make(map[string]User),
+		store:     conf.Store,
 	}
 	s.snapshot.Store(&Snapshot{Month: monthStart(conf.Now())})
-	return s
+	if s.store != nil {
+		if err := s.restore(s.store); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Snapshot returns the latest published snapshot; never nil.
@@ -147,7 +165,7 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	close(work)
 	wg.Wait()
 
-	s.pruneMonths(months)
+	s.pruneMonths(months, now)
 	ok := listOK && failed.Load() == 0 && ctx.Err() == nil
 	if ok {
 		s.lastOK = now
@@ -182,37 +200,53 @@ func (s *Scraper) refreshDirectory(ctx context.Context) bool {
 // forgets users that are no longer tracked.
 func (s *Scraper) trackedUsers() []*userState {
 	wanted := make(map[string]*userState)
-	if len(s.conf.Users) == 0 {
+	switch {
+	case len(s.conf.Users) == 0 && !s.listedOnce:
+		// Discovery has not worked yet (Zoom down at start): refresh the
+		// users restored from the store rather than forget them.
+		for key, u := range s.users {
+			wanted[key] = u
+		}
+	case len(s.conf.Users) == 0:
 		for id, info := range s.directory {
 			u := s.stateFor(id)
-			u.info = info
+			u.info, u.apiUser = info, id
 			wanted[id] = u
 		}
-	} else {
+	default:
 		byEmail := make(map[string]User, len(s.directory))
 		for _, u := range s.directory {
 			byEmail[strings.ToLower(u.Email)] = u
 		}
+		resolved := make(map[string]string) // Zoom id -> first --zoom.user naming it
 		for _, c := range s.conf.Users {
-			key := c
 			info, found := s.directory[c]
 			if !found {
 				info, found = byEmail[strings.ToLower(c)]
 			}
 			if found {
-				key = info.ID
+				if first, dup := resolved[info.ID]; dup {
+					level.Warn(s.logger).Log("msg", "Two --zoom.user values name the same user; tracking it once", "user", first, "duplicate", c)
+					continue
+				}
+				resolved[info.ID] = c
 			}
-			u := s.stateFor(key)
-			u.configured = c
+			u := s.stateFor(c)
+			u.configured, u.apiUser = c, c
 			if found {
-				u.info = info
+				u.info, u.apiUser = info, info.ID
 			}
-			wanted[key] = u
+			wanted[c] = u
 		}
 	}
 	for key := range s.users {
 		if _, ok := wanted[key]; !ok {
 			delete(s.users, key)
+			if s.store != nil {
+				if err := s.store.DeleteUser(key); err != nil {
+					level.Warn(s.logger).Log("msg", "Cannot forget an untracked user in the store", "user", key, "err", err)
+				}
+			}
 		}
 	}
 	list := make([]*userState, 0, len(wanted))
@@ -226,7 +260,7 @@ func (s *Scraper) trackedUsers() []*userState {
 func (s *Scraper) stateFor(key string) *userState {
 	u, ok := s.users[key]
 	if !ok {
-		u = &userState{key: key, counters: make(map[string]Totals), counted: make(map[string]map[string]countedMeeting)}
+		u = &userState{key: key, apiUser: key, counters: make(map[string]Totals), counted: make(map[string]map[string]countedMeeting)}
 		s.users[key] = u
 	}
 	return u
@@ -254,16 +288,23 @@ func (s *Scraper) monthsToRefresh(now time.Time) []reportWindow {
 	return windows
 }
 
+// windowReport is one month's report as fetched.
+type windowReport struct {
+	window   reportWindow
+	meetings []Meeting
+}
+
 // refreshUser fetches a user's reports and folds them into its state. It
-// reports whether every report came back; a failed user keeps its last
-// good data.
+// reports whether every report came back and was stored; a failed user
+// keeps its last good data.
 func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []reportWindow, now time.Time) bool {
-	ok := true
-	var errs []string
+	var (
+		reports []windowReport
+		errs    []string
+	)
 	for _, w := range windows {
-		meetings, err := s.client.UserMeetings(ctx, u.key, w.from, w.to, s.conf.ReportType)
+		meetings, err := s.client.UserMeetings(ctx, u.apiUser, w.from, w.to, s.conf.ReportType)
 		if err != nil {
-			ok = false
 			errs = append(errs, err.Error())
 			level.Warn(s.logger).Log("msg", "Refreshing user failed; keeping its last data", "user", u.key, "month", monthKey(w.month), "err", err)
 			var quota *DailyQuotaError
@@ -272,81 +313,172 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 			}
 			continue
 		}
-		s.apply(u, w, meetings)
+		reports = append(reports, windowReport{w, meetings})
+	}
+	// What did come back is counted: counting is by uuid, so a month
+	// fetched again later adds nothing twice.
+	if err := s.apply(u, reports); err != nil {
+		errs = append(errs, err.Error())
+		level.Error(s.logger).Log("msg", "Storing a user's refresh failed; it will be counted by a later refresh", "user", u.key, "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u.lastTry = now
-	if ok {
+	if len(errs) == 0 {
 		u.lastOK = now
 		u.lastError = ""
-	} else {
-		u.lastError = strings.Join(errs, "; ")
+		return true
 	}
-	return ok
+	u.lastError = strings.Join(errs, "; ")
+	return false
 }
 
-// apply counts new meetings and growth of known ones, and, for the current
-// month, replaces the month-to-date totals.
-func (s *Scraper) apply(u *userState, w reportWindow, meetings []Meeting) {
+// apply counts new meetings and growth of known ones and, for the current
+// month, replaces the month-to-date totals. With a store, the changes are
+// committed in one transaction first and the state changes only if the
+// commit succeeds, so memory and store never disagree.
+func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := monthKey(w.month)
-	counted := u.counted[key]
-	if counted == nil {
-		counted = make(map[string]countedMeeting, len(meetings))
-		u.counted[key] = counted
+	counters := make(map[string]Totals, len(u.counters))
+	for typ, t := range u.counters {
+		counters[typ] = t
 	}
-	month := make(map[string]Totals)
-	for _, m := range meetings {
-		if m.UserEmail != "" {
-			u.email = m.UserEmail
+	changed := make(map[string]map[string]countedMeeting) // month -> uuid -> new record
+	var observed []Meeting                                // first counted now: histogram observations
+	var month map[string]Totals
+	var monthOf time.Time
+	email := u.email
+	for _, r := range reports {
+		key := monthKey(r.window.month)
+		counted := u.counted[key]
+		if r.window.current {
+			month, monthOf = make(map[string]Totals), r.window.month
 		}
-		typ := TypeName(m.Type)
-		if w.current {
-			t := month[typ]
-			t.Add(figures(m))
-			month[typ] = t
+		for _, m := range r.meetings {
+			if m.UserEmail != "" {
+				email = m.UserEmail
+			}
+			typ := TypeName(m.Type)
+			if r.window.current {
+				t := month[typ]
+				t.Add(figures(m))
+				month[typ] = t
+			}
+			if m.UUID == "" {
+				continue // cannot be told apart from another: never counted
+			}
+			var add Totals
+			var next countedMeeting
+			if prev, seen := counted[m.UUID]; seen {
+				add, next = growth(prev, m)
+				typ = prev.Type // counted under the type it was first seen with
+				if next == prev {
+					continue
+				}
+			} else {
+				add, next = figures(m), record(m)
+				observed = append(observed, m)
+			}
+			if changed[key] == nil {
+				changed[key] = make(map[string]countedMeeting)
+			}
+			changed[key][m.UUID] = next
+			c := counters[typ]
+			c.Add(add)
+			counters[typ] = c
 		}
-		if m.UUID == "" {
-			continue // cannot be told apart from another: never counted
-		}
-		prev, seen := counted[m.UUID]
-		var add Totals
-		if seen {
-			add, counted[m.UUID] = growth(prev, m)
-			typ = prev.Type // a meeting is counted under the type it was first seen with
-		} else {
-			add, counted[m.UUID] = figures(m), record(m)
-			s.observe(typ, m)
-		}
-		c := u.counters[typ]
-		c.Add(add)
-		u.counters[typ] = c
 	}
-	if w.current {
-		u.month, u.monthOf = month, w.month
+
+	if s.store != nil && (len(changed) > 0 || email != u.email) {
+		if err := s.commit(u.key, email, counters, changed, observed); err != nil {
+			return err
+		}
 	}
+	for key, recs := range changed {
+		if u.counted[key] == nil {
+			u.counted[key] = make(map[string]countedMeeting, len(recs))
+		}
+		for uuid, rec := range recs {
+			u.counted[key][uuid] = rec
+		}
+	}
+	for _, m := range observed {
+		s.observe(s.durations, s.sizes, m)
+	}
+	u.counters, u.email = counters, email
+	if month != nil {
+		u.month, u.monthOf = month, monthOf
+	}
+	return nil
 }
 
-func (s *Scraper) observe(typ string, m Meeting) {
-	d, ok := s.durations[typ]
+// commit writes one user's changes, with the histograms as they will be
+// after the observations, in one transaction.
+func (s *Scraper) commit(user, email string, counters map[string]Totals, changed map[string]map[string]countedMeeting, observed []Meeting) error {
+	encCounters, err := json.Marshal(counters)
+	if err != nil {
+		return err
+	}
+	var encHist []byte
+	if len(observed) > 0 {
+		durations, sizes := cloneHistograms(s.durations), cloneHistograms(s.sizes)
+		for _, m := range observed {
+			s.observe(durations, sizes, m)
+		}
+		if encHist, err = encodeHistograms(durations, sizes); err != nil {
+			return err
+		}
+	}
+	meetings := make(map[string]map[string][]byte, len(changed))
+	for month, recs := range changed {
+		enc := make(map[string][]byte, len(recs))
+		for uuid, rec := range recs {
+			enc[uuid] = encodeCounted(rec)
+		}
+		meetings[month] = enc
+	}
+	return s.store.Commit(store.Change{User: user, Email: email, Counters: encCounters, Meetings: meetings, Histograms: encHist})
+}
+
+func cloneHistograms(in map[string]*Histogram) map[string]*Histogram {
+	out := make(map[string]*Histogram, len(in))
+	for typ, h := range in {
+		c := h.clone()
+		out[typ] = &c
+	}
+	return out
+}
+
+// observe adds a newly counted meeting to the histograms of its type.
+func (s *Scraper) observe(durations, sizes map[string]*Histogram, m Meeting) {
+	typ := TypeName(m.Type)
+	d, ok := durations[typ]
 	if !ok {
 		d = newHistogram(DurationBuckets)
-		s.durations[typ] = d
+		durations[typ] = d
 	}
 	d.observe(float64(max(m.Duration, 0)) * 60)
-	p, ok := s.sizes[typ]
+	p, ok := sizes[typ]
 	if !ok {
 		p = newHistogram(ParticipantsBuckets)
-		s.sizes[typ] = p
+		sizes[typ] = p
 	}
 	p.observe(float64(max(m.ParticipantsCount, 0)))
 }
 
-// pruneMonths forgets the meetings of months no longer refreshed: they can
-// no longer show up in a report we fetch, so they cannot be counted twice.
-func (s *Scraper) pruneMonths(windows []reportWindow) {
+// pruneMonths forgets, in memory, the meetings of months no longer
+// refreshed: they can no longer show up in a report we fetch, so they cannot
+// be counted twice. The store keeps them for Zoom's six-month report window.
+func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
+	if cur := monthKey(now); s.store != nil && s.prunedFor != cur {
+		oldest := monthKey(monthStart(now).AddDate(0, -6, 0))
+		if err := s.store.PruneBefore(oldest); err != nil {
+			level.Warn(s.logger).Log("msg", "Pruning old months from the store failed", "err", err)
+		} else {
+			s.prunedFor = cur
+		}
+	}
 	keep := make(map[string]bool, len(windows))
 	for _, w := range windows {
 		keep[monthKey(w.month)] = true

@@ -56,7 +56,8 @@ func userByKey(t *testing.T, snap *Snapshot, key string) UserSnapshot {
 	return UserSnapshot{}
 }
 
-func newTestScraper(env *testEnv, tweak func(*ScraperConfig)) *Scraper {
+func newTestScraper(t *testing.T, env *testEnv, tweak func(*ScraperConfig)) *Scraper {
+	t.Helper()
 	conf := ScraperConfig{
 		Client:      env.client,
 		Interval:    time.Minute,
@@ -68,13 +69,17 @@ func newTestScraper(env *testEnv, tweak func(*ScraperConfig)) *Scraper {
 	if tweak != nil {
 		tweak(&conf)
 	}
-	return NewScraper(conf)
+	s, err := NewScraper(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestRefreshMatchesTruthAndCountsGrowthOnce(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, zoomfake.Options{Seed: 21, Users: 22, HeavyUserMeetings: 650}, nil)
-	s := newTestScraper(env, nil)
+	s := newTestScraper(t, env, nil)
 	ctx := context.Background()
 	s.Refresh(ctx)
 	snap := s.Snapshot()
@@ -142,7 +147,7 @@ func TestConfiguredUsersByEmailAndID(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, zoomfake.Options{Seed: 2, Users: 6}, nil)
 	users := env.fake.Users()
-	s := newTestScraper(env, func(c *ScraperConfig) {
+	s := newTestScraper(t, env, func(c *ScraperConfig) {
 		c.Users = []string{strings.ToUpper(users[1].Email), users[2].ID, "ghost@example.com"}
 	})
 	s.Refresh(context.Background())
@@ -157,7 +162,7 @@ func TestConfiguredUsersByEmailAndID(t *testing.T) {
 	if ghost.Listed || !strings.Contains(ghost.LastError, "1001") {
 		t.Errorf("ghost = %+v, want unlisted with Zoom's 1001 error", ghost)
 	}
-	alice := userByKey(t, snap, users[1].ID)
+	alice := userByKey(t, snap, strings.ToUpper(users[1].Email))
 	if alice.Email != users[1].Email || alice.License == "" {
 		t.Errorf("configured-by-email user = %+v", alice)
 	}
@@ -166,7 +171,7 @@ func TestConfiguredUsersByEmailAndID(t *testing.T) {
 func TestFailedUserKeepsDataAndRecovers(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, zoomfake.Options{Seed: 9, Users: 5}, nil)
-	s := newTestScraper(env, nil)
+	s := newTestScraper(t, env, nil)
 	ctx := context.Background()
 	s.Refresh(ctx)
 	victim := env.fake.Users()[2]
@@ -221,7 +226,7 @@ func TestMonthTurnAndGracePeriod(t *testing.T) {
 		return callsFrom[from]
 	}
 	env := newTestEnvFor(t, fake, srv, clock, nil)
-	s := newTestScraper(env, nil)
+	s := newTestScraper(t, env, nil)
 	ctx := context.Background()
 	host := env.fake.Users()[0]
 
@@ -295,7 +300,7 @@ func TestScrapeNeverWaitsForARefresh(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	env := newTestEnvFor(t, fake, srv, clock, nil)
-	s := newTestScraper(env, nil)
+	s := newTestScraper(t, env, nil)
 	s.Refresh(context.Background())
 	first := s.Snapshot()
 
