@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,11 +82,16 @@ func freeAddress(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startExporter runs the binary with args and waits until /-/ready answers 200.
+// startExporter runs the binary with args and waits until /-/ready answers
+// 200. Without a --storage.path in args, it gets a fresh temporary one.
 func startExporter(t *testing.T, env []string, args ...string) *exporterProcess {
 	t.Helper()
 	addr := freeAddress(t)
-	cmd := exec.Command(binary, append([]string{"--web.listen-address=" + addr}, args...)...)
+	args = append([]string{"--web.listen-address=" + addr}, args...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--storage.path") }) && !slices.Contains(args, "--demo") {
+		args = append(args, "--storage.path="+t.TempDir())
+	}
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/store"
 )
 
 // recordingRegisterer keeps the collectors registered with it, so a test can
@@ -52,6 +53,11 @@ func TestREADMEMetricsReference(t *testing.T) {
 	if _, err := scrape.NewClient(scrape.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
+	st, err := store.Open(t.TempDir(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	exporter, err := collector.New(emptySource{}, collector.Options{UserLabel: collector.UserLabelEmail})
 	if err != nil {
 		t.Fatal(err)
