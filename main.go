@@ -107,6 +107,7 @@ func run() int {
 		ClientID:     cfg.Zoom.ClientID,
 		ClientSecret: string(cfg.Zoom.ClientSecret),
 		Limits:       limits,
+		DailyBudget:  cfg.Zoom.DailyBudget,
 		Timeout:      time.Duration(cfg.Zoom.RequestTimeout),
 		MaxRetries:   cfg.Zoom.MaxRetries,
 		Logger:       log.With(logger, "component", "zoom_client"),
@@ -133,14 +134,15 @@ func run() int {
 	level.Info(logger).Log("msg", "Store opened", "path", st.Path())
 
 	scraper, err := scrape.NewScraper(scrape.ScraperConfig{
-		Client:      client,
-		Users:       cfg.Zoom.Users,
-		Interval:    time.Duration(cfg.Scrape.Interval),
-		GracePeriod: time.Duration(cfg.Scrape.GracePeriod),
-		ReportType:  cfg.Scrape.ReportType,
-		Concurrency: cfg.Scrape.Concurrency,
-		Logger:      log.With(logger, "component", "scraper"),
-		Store:       st,
+		Client:       client,
+		Users:        cfg.Zoom.Users,
+		Interval:     time.Duration(cfg.Scrape.Interval),
+		GracePeriod:  time.Duration(cfg.Scrape.GracePeriod),
+		ReportType:   cfg.Scrape.ReportType,
+		Concurrency:  cfg.Scrape.Concurrency,
+		FullInterval: time.Duration(cfg.Scrape.FullInterval),
+		Logger:       log.With(logger, "component", "scraper"),
+		Store:        st,
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)

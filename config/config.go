@@ -40,11 +40,14 @@ const (
 	defaultReportType     = ReportTypePast
 	defaultConcurrency    = "4"
 	defaultStoragePath    = "data/"
+	defaultDailyBudget    = "0"
+	defaultFullInterval   = "6h"
 )
 
 // Limits enforced by validation.
 const (
 	maxMaxRetries     = 10
+	maxDailyBudget    = 60000 // the largest plan's daily Heavy quota
 	minConcurrency    = 1
 	maxConcurrency    = 64
 	minInterval       = model.Duration(10 * time.Second)
@@ -53,6 +56,9 @@ const (
 
 // DemoInterval is the refresh interval of --demo when none is given.
 const DemoInterval = model.Duration(15 * time.Second)
+
+// planDailyQuota is each plan's daily Heavy quota (zoom-api.md section 4).
+var planDailyQuota = map[string]int{PlanPro: 30000, PlanBusiness: 60000}
 
 var (
 	plans       = []string{PlanPro, PlanBusiness}
@@ -83,6 +89,9 @@ type ZoomConfig struct {
 	Plan           string         `yaml:"plan"`
 	RequestTimeout model.Duration `yaml:"request_timeout"`
 	MaxRetries     int            `yaml:"max_retries"`
+	// DailyBudget is the Heavy calls a day the exporter may spend; 0 means
+	// half the plan's daily quota.
+	DailyBudget int `yaml:"daily_budget"`
 }
 
 // ScrapeConfig is how the background refresh loop runs.
@@ -91,6 +100,9 @@ type ScrapeConfig struct {
 	GracePeriod model.Duration `yaml:"grace_period"`
 	ReportType  string         `yaml:"report_type"`
 	Concurrency int            `yaml:"concurrency"`
+	// FullInterval is how often every user is fetched whatever the hosts
+	// report says.
+	FullInterval model.Duration `yaml:"full_interval"`
 }
 
 // StorageConfig is where counters are kept across restarts.
@@ -109,12 +121,14 @@ func Default() Config {
 			Plan:           defaultPlan,
 			RequestTimeout: mustDuration(defaultRequestTimeout),
 			MaxRetries:     mustInt(defaultMaxRetries),
+			DailyBudget:    mustInt(defaultDailyBudget),
 		},
 		Scrape: ScrapeConfig{
-			Interval:    mustDuration(defaultInterval),
-			GracePeriod: mustDuration(defaultGracePeriod),
-			ReportType:  defaultReportType,
-			Concurrency: mustInt(defaultConcurrency),
+			Interval:     mustDuration(defaultInterval),
+			GracePeriod:  mustDuration(defaultGracePeriod),
+			ReportType:   defaultReportType,
+			Concurrency:  mustInt(defaultConcurrency),
+			FullInterval: mustDuration(defaultFullInterval),
 		},
 		Storage: StorageConfig{Path: defaultStoragePath},
 	}

@@ -38,13 +38,15 @@ type fileZoom struct {
 	Plan             fileValue `yaml:"plan"`
 	RequestTimeout   fileValue `yaml:"request_timeout"`
 	MaxRetries       fileValue `yaml:"max_retries"`
+	DailyBudget      fileValue `yaml:"daily_budget"`
 }
 
 type fileScrape struct {
-	Interval    fileValue `yaml:"interval"`
-	GracePeriod fileValue `yaml:"grace_period"`
-	ReportType  fileValue `yaml:"report_type"`
-	Concurrency fileValue `yaml:"concurrency"`
+	Interval     fileValue `yaml:"interval"`
+	GracePeriod  fileValue `yaml:"grace_period"`
+	ReportType   fileValue `yaml:"report_type"`
+	Concurrency  fileValue `yaml:"concurrency"`
+	FullInterval fileValue `yaml:"full_interval"`
 }
 
 // fileValue keeps a value's YAML node; nil when the key is absent or null.

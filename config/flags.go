@@ -30,6 +30,8 @@ var (
 	sReportType       = setting{"scrape.report_type", "scrape.report-type", "ZOOM_EXPORTER_SCRAPE_REPORT_TYPE"}
 	sConcurrency      = setting{"scrape.concurrency", "scrape.concurrency", "ZOOM_EXPORTER_SCRAPE_CONCURRENCY"}
 	sDemo             = setting{"demo", "demo", "ZOOM_EXPORTER_DEMO"}
+	sDailyBudget      = setting{"zoom.daily_budget", "zoom.daily-budget", "ZOOM_DAILY_BUDGET"}
+	sFullInterval     = setting{"scrape.full_interval", "scrape.full-interval", "ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL"}
 	sStoragePath      = setting{"storage.path", "storage.path", "ZOOM_EXPORTER_STORAGE_PATH"}
 )
 
@@ -58,6 +60,8 @@ type Flags struct {
 	reportType       stringFlag
 	concurrency      stringFlag
 	storagePath      stringFlag
+	dailyBudget      stringFlag
+	fullInterval     stringFlag
 
 	users    []string
 	usersSet bool
@@ -102,6 +106,8 @@ func AddFlags(app *kingpin.Application) *Flags {
 		"", defaultPlan, &f.plan)
 	str(sRequestTimeout, "Timeout of one Zoom API request.", "", defaultRequestTimeout, &f.requestTimeout)
 	str(sMaxRetries, "Retries of a failed Zoom API request (0 to 10).", "", defaultMaxRetries, &f.maxRetries)
+	str(sDailyBudget, "Heavy API calls a day the exporter may spend (0: half the plan's daily quota, leaving the rest to other apps).",
+		"", defaultDailyBudget, &f.dailyBudget)
 
 	str(sInterval, "How often the meeting reports are refreshed in the background (at least 10s).",
 		"", defaultInterval, &f.interval)
@@ -110,6 +116,8 @@ func AddFlags(app *kingpin.Application) *Flags {
 	str(sReportType, "Meetings to count: past (two or more participants), pastOne (one participant) "+
 		"or pastJoined (every meeting the users hosted or joined).", "", defaultReportType, &f.reportType)
 	str(sConcurrency, "Users refreshed at once (1 to 64).", "", defaultConcurrency, &f.concurrency)
+	str(sFullInterval, "How often every user's report is fetched even when the hosts report shows no change (at least the refresh interval).",
+		"", defaultFullInterval, &f.fullInterval)
 	str(sStoragePath, "Directory of the store that keeps counters across restarts (default "+defaultStoragePath+
 		"; with --demo, a temporary directory).", "DIR", "", &f.storagePath)
 	return f

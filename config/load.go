@@ -52,6 +52,10 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	z.Plan = l.oneOf(sPlan, &f.plan, fz.Plan, def.Zoom.Plan, plans)
 	z.RequestTimeout = l.duration(sRequestTimeout, &f.requestTimeout, fz.RequestTimeout, def.Zoom.RequestTimeout, minRequestTimeout)
 	z.MaxRetries = l.integer(sMaxRetries, &f.maxRetries, fz.MaxRetries, def.Zoom.MaxRetries, 0, maxMaxRetries)
+	z.DailyBudget = l.integer(sDailyBudget, &f.dailyBudget, fz.DailyBudget, def.Zoom.DailyBudget, 0, maxDailyBudget)
+	if quota := planDailyQuota[z.Plan]; quota > 0 && z.DailyBudget > quota {
+		l.problemf("%s: %d: more than the %s plan's daily quota of %d Heavy calls", sDailyBudget.key, z.DailyBudget, z.Plan, quota)
+	}
 
 	s, fs := &cfg.Scrape, &l.file.Scrape
 	intervalDefault := def.Scrape.Interval
@@ -63,6 +67,7 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	s.GracePeriod = l.duration(sGracePeriod, &f.gracePeriod, fs.GracePeriod, def.Scrape.GracePeriod, 0)
 	s.ReportType = l.oneOf(sReportType, &f.reportType, fs.ReportType, def.Scrape.ReportType, reportTypes)
 	s.Concurrency = l.integer(sConcurrency, &f.concurrency, fs.Concurrency, def.Scrape.Concurrency, minConcurrency, maxConcurrency)
+	s.FullInterval = l.duration(sFullInterval, &f.fullInterval, fs.FullInterval, def.Scrape.FullInterval, s.Interval)
 
 	cfg.Storage.Path = def.Storage.Path
 	if cfg.Demo {

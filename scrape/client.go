@@ -28,9 +28,12 @@ type ClientConfig struct {
 	ClientID     string
 	ClientSecret string
 
-	Limits     Limits        // plan limits; see PlanLimits
-	Timeout    time.Duration // per request, body included (default 30s)
-	MaxRetries int           // retries after a 5xx, a timeout or an unreadable answer
+	Limits Limits // plan limits; see PlanLimits
+	// DailyBudget is how many Heavy calls a day the exporter may spend
+	// (default: half the plan's daily quota, the rest left to other apps).
+	DailyBudget int
+	Timeout     time.Duration // per request, body included (default 30s)
+	MaxRetries  int           // retries after a 5xx, a timeout or an unreadable answer
 	// RetryBaseDelay is the first backoff; it doubles on each retry (default 1s).
 	RetryBaseDelay time.Duration
 	// MaxQPSRetries bounds retries after per-second 429s (default 5).
@@ -61,6 +64,8 @@ type Client struct {
 
 	mu          sync.Mutex
 	heavyPaused time.Time // no Heavy call before this (daily 429)
+	budgetDay   time.Time // UTC day heavyUsed counts
+	heavyUsed   int       // Heavy calls sent on budgetDay
 }
 
 type category string
@@ -88,6 +93,9 @@ func NewClient(conf ClientConfig) (*Client, error) {
 	if conf.Limits == (Limits{}) {
 		conf.Limits, _ = PlanLimits("pro")
 	}
+	if conf.DailyBudget <= 0 {
+		conf.DailyBudget = conf.Limits.HeavyPerDay / 2
+	}
 	if conf.Now == nil {
 		conf.Now = time.Now
 	}
@@ -102,6 +110,7 @@ func NewClient(conf ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("zoom API URL %q: must be an absolute http or https URL", conf.APIURL)
 	}
 	metrics := newClientMetrics(conf.Registerer)
+	metrics.budget.Set(float64(conf.DailyBudget))
 	return &Client{
 		apiURL:  strings.TrimSuffix(conf.APIURL, "/"),
 		conf:    conf,
@@ -165,6 +174,11 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 		}
 		if err := c.pacers[req.category].Wait(ctx); err != nil {
 			return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
+		}
+		if req.category == categoryHeavy {
+			if err := c.spendHeavy(req.endpoint); err != nil {
+				return err
+			}
 		}
 		token, err := c.tokens.Token(ctx)
 		if err != nil {

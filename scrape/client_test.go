@@ -530,3 +530,56 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestDailyBudgetCapsHeavyCalls(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, zoomfake.Options{Seed: 3, Users: 4}, func(c *ClientConfig) { c.DailyBudget = 3 })
+	ctx := context.Background()
+	from, to := monthWindow(testNow)
+	users := env.fake.Users()
+	for i := range 3 {
+		if _, err := env.client.UserMeetings(ctx, users[i+1].ID, from, to, ReportPast); err != nil {
+			t.Fatalf("call %d within the budget: %v", i, err)
+		}
+	}
+	_, err := env.client.ActiveHosts(ctx, from, to)
+	var spent *BudgetExhaustedError
+	if !errors.As(err, &spent) || !strings.Contains(err.Error(), "--zoom.daily-budget") {
+		t.Fatalf("want a BudgetExhaustedError naming --zoom.daily-budget, got %v", err)
+	}
+	if n := env.fake.HeavyCallsToday(); n != 3 {
+		t.Errorf("Zoom saw %d Heavy calls, want 3: the budget is never exceeded", n)
+	}
+	if _, err := env.client.ActiveUsers(ctx); err != nil {
+		t.Errorf("Medium calls are not budgeted: %v", err)
+	}
+	b := env.client.Budget()
+	if b.Budget != 3 || b.UsedToday != 3 || b.Remaining() != 0 || !b.ResetsAt.Equal(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("budget state = %+v", b)
+	}
+	if got := testutil.ToFloat64(env.client.metrics.budgetUsed); got != 3 {
+		t.Errorf("zoom_api_daily_budget_used = %v", got)
+	}
+	// A new UTC day, a new budget.
+	env.clock.Set(time.Date(2026, 11, 21, 0, 0, 1, 0, time.UTC))
+	if _, err := env.client.UserMeetings(ctx, users[1].ID, from, to, ReportPast); err != nil {
+		t.Fatalf("after midnight: %v", err)
+	}
+	if b := env.client.Budget(); b.UsedToday != 1 {
+		t.Errorf("used after midnight = %d, want 1", b.UsedToday)
+	}
+}
+
+func TestDefaultBudgetIsHalfThePlan(t *testing.T) {
+	t.Parallel()
+	for plan, want := range map[string]int{"pro": 15000, "business": 30000} {
+		limits, _ := PlanLimits(plan)
+		c, err := NewClient(ClientConfig{APIURL: "http://127.0.0.1:1/v2", Limits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Budget().Budget; got != want {
+			t.Errorf("%s: default budget %d, want %d", plan, got, want)
+		}
+	}
+}

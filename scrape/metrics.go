@@ -19,6 +19,8 @@ type clientMetrics struct {
 	tokenFailures  prometheus.Counter
 	quotaRemaining *prometheus.GaugeVec
 	heavyPaused    prometheus.Gauge
+	budget         prometheus.Gauge
+	budgetUsed     prometheus.Gauge
 }
 
 func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
@@ -52,6 +54,14 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 			Name: "zoom_api_heavy_paused_until_timestamp_seconds",
 			Help: "Unix time until which Heavy calls are paused after Zoom's daily 429 (Retry-After); 0 when not paused.",
 		}),
+		budget: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zoom_api_daily_budget",
+			Help: "Heavy calls a day the exporter may spend (--zoom.daily-budget); the rest of the account's quota is left to other apps.",
+		}),
+		budgetUsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zoom_api_daily_budget_used",
+			Help: "Heavy calls the exporter sent since 00:00 UTC, when Zoom's daily quota resets.",
+		}),
 	}
 	for _, endpoint := range []string{endpointUserMeetings, endpointUsers, endpointActiveHosts} {
 		for _, limit := range []string{"qps", "daily"} {
@@ -59,7 +69,7 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.tokenRequests, m.tokenFailures, m.quotaRemaining, m.heavyPaused)
+		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.tokenRequests, m.tokenFailures, m.quotaRemaining, m.heavyPaused, m.budget, m.budgetUsed)
 	}
 	return m
 }

@@ -25,8 +25,11 @@ type ScraperConfig struct {
 	GracePeriod time.Duration // after a month turns, the previous month is refreshed too
 	ReportType  string        // past, pastOne or pastJoined
 	Concurrency int           // users refreshed at once
-	Now         func() time.Time
-	Logger      log.Logger
+	// FullInterval is how often every user is fetched even when the hosts
+	// report shows no change.
+	FullInterval time.Duration
+	Now          func() time.Time
+	Logger       log.Logger
 	// Store keeps counters across restarts; nil keeps them in memory only.
 	Store *store.Store
 }
@@ -68,13 +71,14 @@ type userState struct {
 	info       User   // from GET /users; zero when not listed
 	email      string // from the report, else GET /users, else as configured
 
-	month     map[string]Totals // current month by type; replaced whole on refresh
-	monthOf   time.Time
-	counters  map[string]Totals                    // cumulative by type
-	counted   map[string]map[string]countedMeeting // month key -> uuid -> contribution
-	lastOK    time.Time
-	lastTry   time.Time
-	lastError string
+	month      map[string]Totals // current month by type; replaced whole on refresh
+	monthOf    time.Time
+	counters   map[string]Totals                    // cumulative by type
+	counted    map[string]map[string]countedMeeting // month key -> uuid -> contribution
+	lastOK     time.Time
+	lastTry    time.Time
+	lastError  string
+	lastAPIErr *APIError // Zoom's answer behind lastError, when there was one
 }
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
@@ -301,14 +305,20 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	var (
 		reports []windowReport
 		errs    []string
+		apiErr  *APIError
 	)
 	for _, w := range windows {
 		meetings, err := s.client.UserMeetings(ctx, u.apiUser, w.from, w.to, s.conf.ReportType)
 		if err != nil {
 			errs = append(errs, err.Error())
+			var ae *APIError
+			if errors.As(err, &ae) {
+				apiErr = ae
+			}
 			level.Warn(s.logger).Log("msg", "Refreshing user failed; keeping its last data", "user", u.key, "month", monthKey(w.month), "err", err)
 			var quota *DailyQuotaError
-			if errors.As(err, &quota) || ctx.Err() != nil {
+			var budget *BudgetExhaustedError
+			if errors.As(err, &quota) || errors.As(err, &budget) || ctx.Err() != nil {
 				break
 			}
 			continue
@@ -326,10 +336,10 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	u.lastTry = now
 	if len(errs) == 0 {
 		u.lastOK = now
-		u.lastError = ""
+		u.lastError, u.lastAPIErr = "", nil
 		return true
 	}
-	u.lastError = strings.Join(errs, "; ")
+	u.lastError, u.lastAPIErr = strings.Join(errs, "; "), apiErr
 	return false
 }
 
@@ -520,6 +530,7 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 			LastRefresh: u.lastOK,
 			LastAttempt: u.lastTry,
 			LastError:   u.lastError,
+			LastZoomErr: u.lastAPIErr,
 			Counters:    make(map[string]Totals, len(u.counters)),
 		}
 		if !us.Listed {
@@ -574,7 +585,8 @@ type UserSnapshot struct {
 	Counters    map[string]Totals // cumulative by type
 	LastRefresh time.Time         // last successful refresh; zero if none
 	LastAttempt time.Time
-	LastError   string
+	LastError   string    // why the last refresh failed; "" after a success
+	LastZoomErr *APIError // Zoom's status, code, message and tracking id behind LastError, if any
 }
 
 // String is for logs and test failures.

@@ -1,0 +1,67 @@
+package scrape
+
+import (
+	"fmt"
+	"time"
+)
+
+// BudgetState is the daily Heavy-call budget as the client sees it.
+type BudgetState struct {
+	Budget      int       // Heavy calls a day the exporter may spend (--zoom.daily-budget)
+	UsedToday   int       // Heavy calls sent since 00:00 UTC
+	ResetsAt    time.Time // next 00:00 UTC
+	PausedUntil time.Time // end of a pause after Zoom's daily 429; zero when none
+}
+
+// Remaining is what is left of today's budget.
+func (b BudgetState) Remaining() int { return max(b.Budget-b.UsedToday, 0) }
+
+// BudgetExhaustedError is returned for a Heavy call once today's budget is
+// spent: the exporter leaves the rest of the account's quota to other apps.
+type BudgetExhaustedError struct {
+	Endpoint string
+	Budget   int
+	Until    time.Time
+}
+
+func (e *BudgetExhaustedError) Error() string {
+	return fmt.Sprintf("zoom API %s: today's budget of %d Heavy calls (--zoom.daily-budget) is spent; next call at %s",
+		e.Endpoint, e.Budget, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Budget returns the daily budget's state.
+func (c *Client) Budget() BudgetState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.rollDayLocked(now)
+	b := BudgetState{Budget: c.conf.DailyBudget, UsedToday: c.heavyUsed, ResetsAt: nextMidnightUTC(now)}
+	if now.Before(c.heavyPaused) {
+		b.PausedUntil = c.heavyPaused
+	}
+	return b
+}
+
+// spendHeavy takes one Heavy call from today's budget, or refuses.
+func (c *Client) spendHeavy(endpoint string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.rollDayLocked(now)
+	if c.heavyUsed >= c.conf.DailyBudget {
+		return &BudgetExhaustedError{Endpoint: endpoint, Budget: c.conf.DailyBudget, Until: nextMidnightUTC(now)}
+	}
+	c.heavyUsed++
+	c.metrics.budgetUsed.Set(float64(c.heavyUsed))
+	return nil
+}
+
+// rollDayLocked starts a new budget day at 00:00 UTC, when Zoom resets its
+// daily counters too.
+func (c *Client) rollDayLocked(now time.Time) {
+	day := now.UTC().Truncate(24 * time.Hour)
+	if !day.Equal(c.budgetDay) {
+		c.budgetDay, c.heavyUsed = day, 0
+		c.metrics.budgetUsed.Set(0)
+	}
+}
