@@ -71,6 +71,10 @@ var (
 		"How long the last refresh of every tracked user took.", nil, nil)
 	usersTrackedDesc = prometheus.NewDesc("zoom_users_tracked",
 		"Users whose reports the exporter refreshes.", nil, nil)
+	effectiveIntervalDesc = prometheus.NewDesc("zoom_refresh_effective_interval_seconds",
+		"How often a change to a user's meetings can currently be seen: --scrape.interval, stretched when --zoom.daily-budget cannot keep up.", nil, nil)
+	usersPendingDesc = prometheus.NewDesc("zoom_users_pending",
+		"Users whose reports need a refresh that the daily budget has not allowed yet.", nil, nil)
 	userLastRefreshDesc = prometheus.NewDesc("zoom_user_last_refresh_timestamp_seconds",
 		"Unix time when the user's reports were last refreshed successfully; stops advancing while the user's refresh fails.",
 		[]string{"user"}, nil)
@@ -127,7 +131,7 @@ var subcollectors = []subcollector{
 
 // healthDescs are always served: an operator must see whether data is fresh.
 func (e *Exporter) healthDescs() []*prometheus.Desc {
-	descs := []*prometheus.Desc{upDesc, lastSuccessDesc, refreshDurationDesc, usersTrackedDesc}
+	descs := []*prometheus.Desc{upDesc, lastSuccessDesc, refreshDurationDesc, usersTrackedDesc, effectiveIntervalDesc, usersPendingDesc}
 	if e.userLabel != UserLabelNone {
 		descs = append(descs, userLastRefreshDesc)
 	}
@@ -145,6 +149,8 @@ func (e *Exporter) collectHealth(snap *scrape.Snapshot, ch chan<- prometheus.Met
 	}
 	ch <- prometheus.MustNewConstMetric(refreshDurationDesc, prometheus.GaugeValue, snap.RefreshDuration.Seconds())
 	ch <- prometheus.MustNewConstMetric(usersTrackedDesc, prometheus.GaugeValue, float64(len(snap.Users)))
+	ch <- prometheus.MustNewConstMetric(effectiveIntervalDesc, prometheus.GaugeValue, snap.EffectiveInterval.Seconds())
+	ch <- prometheus.MustNewConstMetric(usersPendingDesc, prometheus.GaugeValue, float64(snap.PendingUsers))
 	if e.userLabel == UserLabelNone {
 		return
 	}

@@ -58,6 +58,15 @@ type Scraper struct {
 	listedOnce bool
 	store      *store.Store
 	prunedFor  string // month whose six-month pruning is done
+
+	// Scheduling (schedule.go).
+	bucket            heavyBucket
+	sweepPages        int // Heavy calls the last sweep took
+	lastSweep         time.Time
+	previousSweep     time.Time
+	effectiveInterval time.Duration
+	stretched         bool
+	pending           int
 }
 
 // userState is one tracked user's data across refreshes.
@@ -71,14 +80,23 @@ type userState struct {
 	info       User   // from GET /users; zero when not listed
 	email      string // from the report, else GET /users, else as configured
 
-	month      map[string]Totals // current month by type; replaced whole on refresh
-	monthOf    time.Time
-	counters   map[string]Totals                    // cumulative by type
-	counted    map[string]map[string]countedMeeting // month key -> uuid -> contribution
-	lastOK     time.Time
-	lastTry    time.Time
-	lastError  string
-	lastAPIErr *APIError // Zoom's answer behind lastError, when there was one
+	month    map[string]Totals // current month by type; replaced whole on refresh
+	monthOf  time.Time
+	counters map[string]Totals                    // cumulative by type
+	counted  map[string]map[string]countedMeeting // month key -> uuid -> contribution
+	lastOK   time.Time                            // data known current (fetched, or shown unchanged by a sweep)
+	lastTry  time.Time
+
+	// Scheduling (schedule.go).
+	seenHost      map[string]hostTotals // month -> hosts-report totals of the last sweep
+	fetchedHost   map[string]hostTotals // month -> hosts-report totals when last fetched
+	dirty         bool                  // a sweep showed a change not fetched yet
+	lastFetch     time.Time             // last successful report fetch
+	previousFetch time.Time
+	lastActive    time.Time // when a new meeting was last counted
+	pages         int       // report calls the last fetch took
+	lastError     string
+	lastAPIErr    *APIError // Zoom's answer behind lastError, when there was one
 }
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
@@ -95,6 +113,9 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 	}
 	if conf.ReportType == "" {
 		conf.ReportType = ReportPast
+	}
+	if conf.FullInterval <= 0 {
+		conf.FullInterval = 6 * time.Hour
 	}
 	s := &Scraper{
 		conf:      conf,
@@ -148,11 +169,17 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	listOK := s.refreshDirectory(ctx)
 	tracked := s.trackedUsers()
 	months := s.monthsToRefresh(now)
+	plan := s.planCycle(ctx, tracked, months, now)
+	s.mu.Lock()
+	for _, u := range plan.confirmed {
+		u.lastOK, u.lastTry = now, now
+	}
+	s.mu.Unlock()
 
 	var failed atomic.Int64
 	work := make(chan *userState)
 	var wg sync.WaitGroup
-	for range min(s.conf.Concurrency, max(len(tracked), 1)) {
+	for range min(s.conf.Concurrency, max(len(plan.fetch), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -163,21 +190,24 @@ func (s *Scraper) Refresh(ctx context.Context) {
 			}
 		}()
 	}
-	for _, u := range tracked {
+	for _, u := range plan.fetch {
 		work <- u
 	}
 	close(work)
 	wg.Wait()
 
 	s.pruneMonths(months, now)
-	ok := listOK && failed.Load() == 0 && ctx.Err() == nil
+	s.pending = plan.deferred
+	s.noteSchedule(plan, now)
+	ok := listOK && plan.sweepErr == nil && failed.Load() == 0 && ctx.Err() == nil
 	if ok {
 		s.lastOK = now
 	}
 	elapsed := time.Since(start)
 	s.publish(now, ok, elapsed)
 	s.ready.Store(true)
-	level.Info(s.logger).Log("msg", "Refresh finished", "users", len(tracked), "failed_users", failed.Load(), "users_listed", listOK, "duration", elapsed.Round(time.Millisecond))
+	level.Info(s.logger).Log("msg", "Refresh finished", "users", len(tracked), "fetched", len(plan.fetch), "unchanged", len(plan.confirmed),
+		"waiting", plan.deferred, "failed_users", failed.Load(), "users_listed", listOK, "duration", elapsed.Round(time.Millisecond))
 }
 
 // refreshDirectory reads GET /users (Medium: no daily cap) for discovery and
@@ -264,7 +294,13 @@ func (s *Scraper) trackedUsers() []*userState {
 func (s *Scraper) stateFor(key string) *userState {
 	u, ok := s.users[key]
 	if !ok {
-		u = &userState{key: key, apiUser: key, counters: make(map[string]Totals), counted: make(map[string]map[string]countedMeeting)}
+		u = &userState{
+			key: key, apiUser: key,
+			counters:    make(map[string]Totals),
+			counted:     make(map[string]map[string]countedMeeting),
+			seenHost:    make(map[string]hostTotals),
+			fetchedHost: make(map[string]hostTotals),
+		}
 		s.users[key] = u
 	}
 	return u
@@ -336,6 +372,16 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	u.lastTry = now
 	if len(errs) == 0 {
 		u.lastOK = now
+		u.dirty = false
+		u.previousFetch, u.lastFetch = u.lastFetch, now
+		u.pages = 0
+		for _, r := range reports {
+			u.pages += max(1, (len(r.meetings)+pageSize-1)/pageSize)
+			mk := monthKey(r.window.month)
+			if seen, ok := u.seenHost[mk]; ok {
+				u.fetchedHost[mk] = seen
+			}
+		}
 		u.lastError, u.lastAPIErr = "", nil
 		return true
 	}
@@ -415,6 +461,9 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	}
 	for _, m := range observed {
 		s.observe(s.durations, s.sizes, m)
+	}
+	if len(observed) > 0 {
+		u.lastActive = s.now()
 	}
 	u.counters, u.email = counters, email
 	if month != nil {
@@ -505,13 +554,15 @@ func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
 func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 	cur := monthStart(now)
 	snap := &Snapshot{
-		Published:       now,
-		Month:           cur,
-		Up:              ok,
-		LastSuccess:     s.lastOK,
-		RefreshDuration: elapsed,
-		Durations:       make(map[string]Histogram, len(s.durations)),
-		Participants:    make(map[string]Histogram, len(s.sizes)),
+		Published:         now,
+		Month:             cur,
+		Up:                ok,
+		LastSuccess:       s.lastOK,
+		RefreshDuration:   elapsed,
+		EffectiveInterval: s.effectiveInterval,
+		PendingUsers:      s.pending,
+		Durations:         make(map[string]Histogram, len(s.durations)),
+		Participants:      make(map[string]Histogram, len(s.sizes)),
 	}
 	for typ, h := range s.durations {
 		snap.Durations[typ] = h.clone()
@@ -568,9 +619,13 @@ type Snapshot struct {
 	Up              bool      // Zoom was reached and every tracked user refreshed
 	LastSuccess     time.Time // start of the last refresh that was Up; zero if none
 	RefreshDuration time.Duration
-	Users           []UserSnapshot       // sorted by Key
-	Durations       map[string]Histogram // meeting duration in seconds, by type
-	Participants    map[string]Histogram // participants per meeting, by type
+	// EffectiveInterval is how often a change can currently be seen: the
+	// refresh interval, stretched when the daily budget cannot keep up.
+	EffectiveInterval time.Duration
+	PendingUsers      int                  // users that need a refresh the budget has not allowed yet
+	Users             []UserSnapshot       // sorted by Key
+	Durations         map[string]Histogram // meeting duration in seconds, by type
+	Participants      map[string]Histogram // participants per meeting, by type
 }
 
 // UserSnapshot is one tracked user in a Snapshot.

@@ -1,0 +1,253 @@
+package scrape
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// Quota-aware scheduling. Zoom's daily Heavy quota is per account and shared
+// with every other app: one report call per user per refresh does not scale.
+// Each cycle the scheduler
+//   - sweeps the hosts report (GET /report/users?type=active, 300 hosts a
+//     call) and fetches the reports of only the users whose meetings,
+//     participants or meeting minutes changed, and of users never fetched;
+//     a user absent from the hosts report hosted nothing, so its report is
+//     known to be empty without a call;
+//   - fetches every user again at least every --scrape.full-interval
+//     (oldest first), which catches what the hosts totals cannot show;
+//   - for report types the hosts report cannot see (pastOne, pastJoined),
+//     refreshes users round-robin, most recently active first;
+//   - spends no more than a token bucket filled with --zoom.daily-budget
+//     spread evenly over the day allows: what does not fit waits for a later
+//     cycle, and the effective per-user interval stretches.
+
+// bucketHours is how many hours of budget the bucket holds: enough for a
+// cold start, little enough to keep the day's spending spread out.
+const bucketHours = 3
+
+// heavyBucket spreads the daily Heavy budget evenly over the day.
+type heavyBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (b *heavyBucket) available(now time.Time, budget int) int {
+	rate := float64(budget) / 86400
+	capacity := float64(budget) * bucketHours / 24
+	if b.last.IsZero() {
+		b.tokens = capacity // a cold start may use a few hours' worth at once
+	} else if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = min(capacity, b.tokens+elapsed*rate)
+	}
+	b.last = now
+	return int(b.tokens)
+}
+
+func (b *heavyBucket) spend(n int) { b.tokens = max(0, b.tokens-float64(n)) }
+
+// detectsChanges reports whether the hosts report can show new meetings of
+// the configured report type: it counts every hosted meeting, so it sees
+// what `past` returns, but not meetings joined (pastJoined), and Zoom does
+// not promise it for one-person meetings (pastOne).
+func (s *Scraper) detectsChanges() bool { return s.conf.ReportType == ReportPast }
+
+// cyclePlan is what one refresh cycle does.
+type cyclePlan struct {
+	fetch     []*userState // users whose reports are fetched
+	confirmed []*userState // users the sweep showed unchanged (or empty): current without a call
+	deferred  int          // users that needed a fetch but did not fit the budget
+	swept     bool         // the hosts report was read
+	sweepErr  error
+}
+
+// planCycle decides which users to fetch this cycle, sweeping the hosts
+// report when change detection applies and the budget allows.
+func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows []reportWindow, now time.Time) cyclePlan {
+	var p cyclePlan
+	budget := s.client.Budget()
+	tokens := min(s.bucket.available(now, budget.Budget), budget.Remaining())
+	spend := func(n int) {
+		tokens -= n
+		s.bucket.spend(n)
+	}
+
+	dirty := make(map[*userState]bool)
+	backlog := 0 // what the changes already known cost
+	for _, u := range tracked {
+		if u.dirty {
+			dirty[u] = true
+			backlog += max(u.pages, len(windows))
+		}
+	}
+	if s.detectsChanges() {
+		// Sweep when the budget covers the sweep and the known backlog;
+		// otherwise spend this cycle on the backlog, so a starved budget
+		// does not go on sweeping for changes it cannot fetch.
+		sweepCost := max(s.sweepPages, len(windows)*((len(tracked)+pageSize-1)/pageSize), len(windows))
+		if tokens >= sweepCost+backlog {
+			used, err := s.sweep(ctx, tracked, windows, now)
+			spend(used)
+			p.swept, p.sweepErr = err == nil, err
+			if err == nil {
+				s.sweepPages = max(used, len(windows))
+				s.previousSweep, s.lastSweep = s.lastSweep, now
+			}
+		}
+		for _, u := range tracked {
+			if u.dirty {
+				dirty[u] = true
+			}
+		}
+	}
+
+	var candidates []*userState
+	if s.detectsChanges() {
+		for _, u := range tracked {
+			if dirty[u] {
+				candidates = append(candidates, u)
+			}
+		}
+		// Never-fetched users first, then the longest waiting.
+		sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].lastFetch.Before(candidates[j].lastFetch) })
+		due := s.dueForReconciliation(tracked, dirty, now)
+		sort.SliceStable(due, func(i, j int) bool { return due[i].lastFetch.Before(due[j].lastFetch) })
+		candidates = append(candidates, due...)
+	} else {
+		for _, u := range tracked {
+			if u.lastFetch.IsZero() || now.Sub(u.lastFetch) >= s.conf.Interval || u.lastError != "" {
+				candidates = append(candidates, u)
+			}
+		}
+		sort.SliceStable(candidates, func(i, j int) bool {
+			a, b := candidates[i], candidates[j]
+			if !a.lastActive.Equal(b.lastActive) {
+				return a.lastActive.After(b.lastActive) // most recently active first
+			}
+			return a.lastFetch.Before(b.lastFetch)
+		})
+	}
+
+	fetching := make(map[*userState]bool)
+	for _, u := range candidates {
+		cost := max(u.pages, len(windows))
+		if cost > tokens {
+			p.deferred++
+			continue
+		}
+		spend(cost)
+		p.fetch = append(p.fetch, u)
+		fetching[u] = true
+	}
+	if p.swept {
+		for _, u := range tracked {
+			if !dirty[u] && !fetching[u] {
+				p.confirmed = append(p.confirmed, u)
+			}
+		}
+	}
+	return p
+}
+
+// dueForReconciliation lists users not fetched within --scrape.full-interval.
+func (s *Scraper) dueForReconciliation(tracked []*userState, dirty map[*userState]bool, now time.Time) []*userState {
+	var due []*userState
+	for _, u := range tracked {
+		if !dirty[u] && !u.lastFetch.IsZero() && now.Sub(u.lastFetch) >= s.conf.FullInterval {
+			due = append(due, u)
+		}
+	}
+	return due
+}
+
+// sweep reads the hosts report of every window and marks users whose totals
+// differ from those seen at their last fetch. It returns the Heavy calls it
+// made.
+func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []reportWindow, now time.Time) (int, error) {
+	before := s.client.Budget().UsedToday
+	used := func() int {
+		after := s.client.Budget().UsedToday
+		if after < before { // the budget day turned during the sweep
+			return after
+		}
+		return after - before
+	}
+	rows := make(map[string]map[string]HostActivity, len(windows)) // month -> id or lower-case e-mail -> row
+	for _, w := range windows {
+		hosts, err := s.client.ActiveHosts(ctx, w.from, w.to)
+		if err != nil {
+			level.Warn(s.logger).Log("msg", "Hosts report failed; no change detection this cycle", "month", monthKey(w.month), "err", err)
+			return used(), err
+		}
+		byKey := make(map[string]HostActivity, 2*len(hosts))
+		for _, h := range hosts {
+			byKey[h.ID] = h
+			if h.Email != "" {
+				byKey[strings.ToLower(h.Email)] = h
+			}
+		}
+		rows[monthKey(w.month)] = byKey
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range tracked {
+		for _, w := range windows {
+			mk := monthKey(w.month)
+			row, present := rows[mk][u.apiUser]
+			if !present {
+				row, present = rows[mk][strings.ToLower(u.labelEmail())]
+			}
+			if !present {
+				row = HostActivity{}
+			}
+			totals := hostTotals{row.Meetings, row.Participants, row.MeetingMinutes}
+			u.seenHost[mk] = totals
+			prev, fetched := u.fetchedHost[mk]
+			switch {
+			case u.info.ID == "":
+				// Not listed by GET /users (a --zoom.user Zoom may not
+				// know): only its own report can tell.
+				u.dirty = u.dirty || !fetched || prev != totals
+			case fetched && prev == totals:
+			case !present && (!fetched || prev == (hostTotals{})):
+				// Hosted nothing in the month: its report is empty, no call needed.
+				u.fetchedHost[mk] = totals
+				if w.current && !u.monthOf.Equal(w.month) {
+					u.month, u.monthOf = map[string]Totals{}, w.month
+				}
+			default:
+				u.dirty = true
+			}
+		}
+	}
+	return used(), nil
+}
+
+// hostTotals are the figures of one row of the hosts report.
+type hostTotals struct{ meetings, participants, minutes int }
+
+// noteSchedule updates the effective per-user interval and says once in the
+// log when the budget stretches it beyond --scrape.interval.
+func (s *Scraper) noteSchedule(p cyclePlan, now time.Time) {
+	effective := s.conf.Interval
+	if s.detectsChanges() && !s.previousSweep.IsZero() {
+		effective = max(effective, s.lastSweep.Sub(s.previousSweep))
+	}
+	for _, u := range p.fetch {
+		if !s.detectsChanges() && !u.previousFetch.IsZero() {
+			effective = max(effective, now.Sub(u.previousFetch))
+		}
+	}
+	s.effectiveInterval = effective
+	stretched := p.deferred > 0 || effective > s.conf.Interval*3/2
+	if stretched && !s.stretched {
+		level.Warn(s.logger).Log("msg", "The daily budget cannot refresh every user every interval; stretching the per-user refresh interval",
+			"daily_budget", s.client.Budget().Budget, "users_waiting", p.deferred, "effective_interval", effective.Round(time.Second))
+	} else if !stretched && s.stretched {
+		level.Info(s.logger).Log("msg", "Every user fits the daily budget again", "effective_interval", effective.Round(time.Second))
+	}
+	s.stretched = stretched
+}
