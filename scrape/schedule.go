@@ -88,7 +88,7 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		// otherwise spend this cycle on the backlog, so a starved budget
 		// does not go on sweeping for changes it cannot fetch.
 		sweepCost := max(s.sweepPages, len(windows)*((len(tracked)+pageSize-1)/pageSize), len(windows))
-		if tokens >= sweepCost+backlog {
+		if tokens >= sweepCost+backlog && now.Sub(s.lastSweep) >= s.sweepGap(sweepCost, budget.Budget) {
 			used, err := s.sweep(ctx, tracked, windows, now)
 			spend(used)
 			p.swept, p.sweepErr = err == nil, err
@@ -117,18 +117,7 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		sort.SliceStable(due, func(i, j int) bool { return due[i].lastFetch.Before(due[j].lastFetch) })
 		candidates = append(candidates, due...)
 	} else {
-		for _, u := range tracked {
-			if u.lastFetch.IsZero() || now.Sub(u.lastFetch) >= s.conf.Interval || u.lastError != "" {
-				candidates = append(candidates, u)
-			}
-		}
-		sort.SliceStable(candidates, func(i, j int) bool {
-			a, b := candidates[i], candidates[j]
-			if !a.lastActive.Equal(b.lastActive) {
-				return a.lastActive.After(b.lastActive) // most recently active first
-			}
-			return a.lastFetch.Before(b.lastFetch)
-		})
+		candidates = s.roundRobin(tracked, now)
 	}
 
 	fetching := make(map[*userState]bool)
@@ -150,6 +139,50 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		}
 	}
 	return p
+}
+
+// sweepShare is the most of the daily budget sweeps may take, so fetching
+// the changes they find, and the full reconciliation, always get the rest.
+const sweepShare = 0.5
+
+// sweepGap is the shortest time between sweeps: the refresh interval, or
+// longer when sweeping that often would take more than sweepShare of the budget.
+func (s *Scraper) sweepGap(sweepCost, budget int) time.Duration {
+	perDay := float64(budget) * sweepShare / float64(max(sweepCost, 1))
+	gap := time.Duration(float64(24*time.Hour) / max(perDay, 1e-9))
+	// Cycles start every interval: never wait a little less than a whole number of them.
+	return max(s.conf.Interval, gap) - time.Second
+}
+
+// roundRobin lists the users still to fetch in the current round, most
+// recently active first. Every user gets one fetch a round; a new round
+// starts once all had theirs and at least an interval has passed.
+func (s *Scraper) roundRobin(tracked []*userState, now time.Time) []*userState {
+	pending := func() []*userState {
+		var out []*userState
+		for _, u := range tracked {
+			if !u.lastFetch.After(s.roundStart) || u.lastError != "" {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	candidates := pending()
+	if len(candidates) == 0 && now.Sub(s.roundStart) >= s.conf.Interval {
+		if !s.roundStart.IsZero() {
+			s.lastRound = now.Sub(s.roundStart)
+		}
+		s.roundStart = now
+		candidates = pending()
+	}
+	sort.SliceStable(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if !a.lastActive.Equal(b.lastActive) {
+			return a.lastActive.After(b.lastActive)
+		}
+		return a.lastFetch.Before(b.lastFetch)
+	})
+	return candidates
 }
 
 // dueForReconciliation lists users not fetched within --scrape.full-interval.
@@ -232,14 +265,18 @@ type hostTotals struct{ meetings, participants, minutes int }
 // noteSchedule updates the effective per-user interval and says once in the
 // log when the budget stretches it beyond --scrape.interval.
 func (s *Scraper) noteSchedule(p cyclePlan, now time.Time) {
+	// The time a change may wait: between sweeps, or for a round-robin
+	// round to come back; an overdue sweep or round counts as it grows.
 	effective := s.conf.Interval
-	if s.detectsChanges() && !s.previousSweep.IsZero() {
-		effective = max(effective, s.lastSweep.Sub(s.previousSweep))
-	}
-	for _, u := range p.fetch {
-		if !s.detectsChanges() && !u.previousFetch.IsZero() {
-			effective = max(effective, now.Sub(u.previousFetch))
+	if s.detectsChanges() {
+		if !s.previousSweep.IsZero() {
+			effective = max(effective, s.lastSweep.Sub(s.previousSweep))
 		}
+		if !s.lastSweep.IsZero() {
+			effective = max(effective, now.Sub(s.lastSweep))
+		}
+	} else {
+		effective = max(effective, s.lastRound, now.Sub(s.roundStart))
 	}
 	s.effectiveInterval = effective
 	stretched := p.deferred > 0 || effective > s.conf.Interval*3/2

@@ -64,6 +64,8 @@ type Scraper struct {
 	sweepPages        int // Heavy calls the last sweep took
 	lastSweep         time.Time
 	previousSweep     time.Time
+	roundStart        time.Time     // round-robin: when the current round began
+	lastRound         time.Duration // round-robin: how long the last full round took
 	effectiveInterval time.Duration
 	stretched         bool
 	pending           int

@@ -311,6 +311,7 @@ func TestScrapeNeverWaitsForARefresh(t *testing.T) {
 	mu.Lock()
 	block = make(chan struct{})
 	mu.Unlock()
+	clock.Advance(5 * time.Minute) // the next cycle is due: it sweeps the hosts report
 	done := make(chan struct{})
 	go func() {
 		s.Refresh(context.Background())
