@@ -1,0 +1,189 @@
+// Command quotabench measures the exporter's use of Zoom's quota against
+// the fake Zoom server with its rate limits on, next to the references of
+// issue 5, in one run:
+//
+//	a. Heavy calls per refresh cycle at 1,000 and 10,000 users, 5% of users
+//	   with new meetings per cycle; references: naive (one call per user)
+//	   and ideal (ceil(hosts/300) + changed users);
+//	d. cold start of 1,000 users at the Pro per-second limit; reference:
+//	   the limit's ideal (calls / 10 per second), and the 429s received.
+//
+// Run it with: go run ./internal/quotabench   (about 8 minutes)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/scrape"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func main() {
+	cycles := flag.Int("cycles", 5, "measured refresh cycles per size in (a)")
+	sizes := flag.String("sizes", "1000,10000", "user counts for (a)")
+	skipColdStart := flag.Bool("skip-cold-start", false, "skip (d)")
+	flag.Parse()
+	var ns []int
+	for _, f := range splitInts(*sizes) {
+		ns = append(ns, f)
+	}
+	fmt.Println("== a. Heavy calls per refresh cycle, 5% of users with new meetings per cycle ==")
+	for _, n := range ns {
+		if err := callsPerCycle(n, *cycles); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if *skipColdStart {
+		return
+	}
+	fmt.Println("== d. Cold start of 1,000 users at the Pro per-second limit (10 Heavy calls/s) ==")
+	for _, reportType := range []string{scrape.ReportPast, scrape.ReportPastJoined} {
+		if err := coldStart(1000, reportType); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
+
+func splitInts(s string) []int {
+	var out []int
+	n := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, n)
+			n = 0
+			continue
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return out
+}
+
+func heavyCalls(f *zoomfake.Server) int {
+	return f.CallCount(zoomfake.EndpointUserMeetings) + f.CallCount(zoomfake.EndpointHostsReport)
+}
+
+// callsPerCycle runs a cold start, then measured cycles 5 minutes apart
+// (the scraper's clock is moved; the fake counts its per-second limits on
+// the wall clock, Business plan so that the cold start of 10,000 users takes
+// minutes, not a quarter of an hour).
+func callsPerCycle(users, cycles int) error {
+	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: users, RateLimits: true, Plan: zoomfake.PlanBusiness})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	clk := &clock{t: time.Now().UTC()}
+	limits, _ := scrape.PlanLimits("business")
+	client, err := scrape.NewClient(scrape.ClientConfig{
+		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
+		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
+		Limits: limits, DailyBudget: 10_000_000, // measure what the scheduler asks for, not what a budget allows
+		RetryBaseDelay: 200 * time.Millisecond, Now: clk.Now,
+	})
+	if err != nil {
+		return err
+	}
+	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
+		Concurrency: 16, Now: clk.Now})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	start := time.Now()
+	s.Refresh(ctx)
+	cold := heavyCalls(fake)
+	fmt.Printf("users=%d cold start: %d Heavy calls in %v (up=%v)\n", users, cold, time.Since(start).Round(time.Second), s.Snapshot().Up)
+
+	rng := rand.New(rand.NewPCG(uint64(users), 42))
+	all := fake.Users()
+	var sumOurs, sumIdeal int
+	for c := range cycles {
+		changed := users / 20
+		for i, idx := range rng.Perm(len(all))[:changed] {
+			host := all[idx]
+			end := time.Now().UTC().Add(-time.Minute)
+			fake.AddMeeting(zoomfake.Meeting{
+				UUID: fmt.Sprintf("bench/%d/%d/%d==", users, c, i), ID: 95000000000 + int64(c*100000+i), Type: 2, HostID: host.ID,
+				Start: end.Add(-30 * time.Minute), End: end, DurationMinutes: 30, TotalMinutes: 90, Participants: 3,
+			})
+		}
+		clk.Advance(5 * time.Minute)
+		before := heavyCalls(fake)
+		s.Refresh(ctx)
+		ours := heavyCalls(fake) - before
+		now := time.Now().UTC()
+		monthFrom := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		hosts := 0
+		for _, u := range all {
+			if fake.HostTotals(u.ID, monthFrom, now).Meetings > 0 {
+				hosts++
+			}
+		}
+		ideal := (hosts+299)/300 + changed
+		sumOurs += ours
+		sumIdeal += ideal
+		fmt.Printf("users=%d cycle %d: ours %d, ideal %d (ceil(%d hosts/300) + %d changed), naive %d; ours/ideal %.3f; up=%v\n",
+			users, c+1, ours, ideal, hosts, changed, users, float64(ours)/float64(ideal), s.Snapshot().Up)
+	}
+	qps, daily := fake.RateLimited()
+	fmt.Printf("users=%d over %d cycles: ours %.1f/cycle, ideal %.1f/cycle, naive %d/cycle: ours/ideal %.3f, ours/naive %.3f; 429s: %d per-second, %d daily\n",
+		users, cycles, float64(sumOurs)/float64(cycles), float64(sumIdeal)/float64(cycles), users,
+		float64(sumOurs)/float64(sumIdeal), float64(sumOurs)/float64(cycles*users), qps, daily)
+	return nil
+}
+
+// coldStart times the first refresh of a new exporter on real time, Pro plan.
+func coldStart(users int, reportType string) error {
+	fake := zoomfake.New(zoomfake.Options{Seed: 9, Users: users, RateLimits: true, Plan: zoomfake.PlanPro})
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	limits, _ := scrape.PlanLimits("pro")
+	client, err := scrape.NewClient(scrape.ClientConfig{
+		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
+		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
+		Limits: limits, RetryBaseDelay: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return err
+	}
+	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
+		Concurrency: 8, ReportType: reportType})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	s.Refresh(context.Background())
+	took := time.Since(start)
+	calls := heavyCalls(fake)
+	qps, daily := fake.RateLimited()
+	ideal := time.Duration(float64(calls) / limits.HeavyPerSecond * float64(time.Second))
+	fmt.Printf("users=%d type=%s: first complete refresh in %v with %d Heavy calls (up=%v, pending %d); ideal for those calls %v (for one call per user: %v); time/ideal %.3f; 429s: %d per-second, %d daily\n",
+		users, reportType, took.Round(100*time.Millisecond), calls, s.Snapshot().Up, s.Snapshot().PendingUsers,
+		ideal.Round(100*time.Millisecond), time.Duration(float64(users)/limits.HeavyPerSecond*float64(time.Second)),
+		float64(took)/float64(ideal), qps, daily)
+	return nil
+}
