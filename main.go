@@ -46,6 +46,10 @@ func run() int {
 					Envar("ZOOM_EXPORTER_WEB_DISABLE_EXPORTER_METRICS").Bool()
 		maxRequests = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
 				Envar("ZOOM_EXPORTER_WEB_MAX_REQUESTS").Default("40").Int()
+		shard = app.Flag("shard", "Shard of this exporter, from 0 to --total-shards - 1: it refreshes the users whose Zoom user id hashes to it.").
+			Envar("ZOOM_EXPORTER_SHARD").Default("0").Int()
+		totalShards = app.Flag("total-shards", "Number of exporters the account is split between; each spends its share of the daily budget and rate limits.").
+				Envar("ZOOM_EXPORTER_TOTAL_SHARDS").Default("1").Int()
 		toolkitFlags = kingpinflag.AddFlags(app, defaultListenAddress)
 	)
 	configFlags := config.AddFlags(app)
@@ -96,10 +100,22 @@ func run() int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
 	limits, err := scrape.PlanLimits(cfg.Zoom.Plan)
+	if err == nil {
+		err = scrape.ValidateShard(*shard, *totalShards)
+	}
 	if err != nil {
 		level.Error(logger).Log("msg", "Invalid configuration", "err", err)
 		return 1
 	}
+	// The quota is the account's: each shard spends its share of it.
+	budget := cfg.Zoom.DailyBudget
+	if budget <= 0 {
+		budget = limits.HeavyPerDay / 2
+	}
+	limits = limits.Share(*shard, *totalShards)
+	budget = scrape.ShareOf(budget, *shard, *totalShards)
+	reg.MustRegister(scrape.NewShardCollector(*shard, *totalShards))
+	level.Info(logger).Log("msg", "Shard", "shard", *shard, "total_shards", *totalShards, "daily_budget", budget)
 	client, err := scrape.NewClient(scrape.ClientConfig{
 		APIURL:       cfg.Zoom.APIURL,
 		TokenURL:     cfg.Zoom.TokenURL,
@@ -107,7 +123,7 @@ func run() int {
 		ClientID:     cfg.Zoom.ClientID,
 		ClientSecret: string(cfg.Zoom.ClientSecret),
 		Limits:       limits,
-		DailyBudget:  cfg.Zoom.DailyBudget,
+		DailyBudget:  budget,
 		Timeout:      time.Duration(cfg.Zoom.RequestTimeout),
 		MaxRetries:   cfg.Zoom.MaxRetries,
 		Logger:       log.With(logger, "component", "zoom_client"),
@@ -143,6 +159,7 @@ func run() int {
 		FullInterval: time.Duration(cfg.Scrape.FullInterval),
 		Logger:       log.With(logger, "component", "scraper"),
 		Store:        st,
+		Owns:         func(key string) bool { return scrape.ShardOf(key, *totalShards) == *shard },
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)

@@ -49,7 +49,7 @@ var (
 func TestREADMEMetricsReference(t *testing.T) {
 	t.Parallel()
 	reg := &recordingRegisterer{}
-	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
+	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"), scrape.NewShardCollector(0, 1))
 	if _, err := scrape.NewClient(scrape.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}

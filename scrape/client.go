@@ -68,6 +68,9 @@ type Client struct {
 	heavyUsed   int       // Heavy calls sent on budgetDay
 }
 
+// pacingMargin is the share of Zoom's per-second limits the client uses.
+const pacingMargin = 0.95
+
 type category string
 
 // Zoom's rate-limit labels, as X-RateLimit-Category spells them.
@@ -120,10 +123,11 @@ func NewClient(conf ClientConfig) (*Client, error) {
 		logger:  conf.Logger,
 		now:     conf.Now,
 		pacers: map[category]*rate.Limiter{
-			// Burst 1: calls leave evenly spaced, so no one-second window
-			// of Zoom's ever sees more than the limit.
-			categoryHeavy:  rate.NewLimiter(rate.Limit(conf.Limits.HeavyPerSecond), 1),
-			categoryMedium: rate.NewLimiter(rate.Limit(conf.Limits.MediumPerSecond), 1),
+			// Burst 1: calls leave evenly spaced, a little under the limit,
+			// so network jitter does not put one call too many into one of
+			// Zoom's one-second windows.
+			categoryHeavy:  rate.NewLimiter(rate.Limit(conf.Limits.HeavyPerSecond*pacingMargin), 1),
+			categoryMedium: rate.NewLimiter(rate.Limit(conf.Limits.MediumPerSecond*pacingMargin), 1),
 		},
 	}, nil
 }

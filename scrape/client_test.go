@@ -375,7 +375,7 @@ func TestPacerKeepsUnderPlanLimit(t *testing.T) {
 	now := time.Now().UTC()
 	from, to := monthWindow(now)
 	var wg sync.WaitGroup
-	for _, u := range fake.Users()[:15] {
+	for _, u := range fake.Users()[:25] {
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
@@ -385,8 +385,10 @@ func TestPacerKeepsUnderPlanLimit(t *testing.T) {
 		}(u.ID)
 	}
 	wg.Wait()
-	if qps, _ := fake.RateLimited(); qps != 0 {
-		t.Errorf("the fake sent %d per-second 429s although we paced at the plan's limit", qps)
+	// Without pacing 25 concurrent calls at 10/s draw about 15 429s; a
+	// paced client draws none, one at most when the machine stalls a call.
+	if qps, _ := fake.RateLimited(); qps > 1 {
+		t.Errorf("the fake sent %d per-second 429s although we paced under the plan's limit", qps)
 	}
 }
 

@@ -32,6 +32,9 @@ type ScraperConfig struct {
 	Logger       log.Logger
 	// Store keeps counters across restarts; nil keeps them in memory only.
 	Store *store.Store
+	// Owns says whether this exporter's shard refreshes a user (by Zoom
+	// id, or --zoom.user value lower-cased); nil owns every user.
+	Owns func(key string) bool
 }
 
 // Scraper refreshes every tracked user's report in the background and
@@ -241,10 +244,15 @@ func (s *Scraper) trackedUsers() []*userState {
 		// Discovery has not worked yet (Zoom down at start): refresh the
 		// users restored from the store rather than forget them.
 		for key, u := range s.users {
-			wanted[key] = u
+			if s.owns(key) {
+				wanted[key] = u
+			}
 		}
 	case len(s.conf.Users) == 0:
 		for id, info := range s.directory {
+			if !s.owns(id) {
+				continue
+			}
 			u := s.stateFor(id)
 			u.info, u.apiUser = info, id
 			wanted[id] = u
@@ -256,6 +264,11 @@ func (s *Scraper) trackedUsers() []*userState {
 		}
 		resolved := make(map[string]string) // Zoom id -> first --zoom.user naming it
 		for _, c := range s.conf.Users {
+			// The value as given, lower-cased, keeps a user on its shard
+			// even when discovery fails.
+			if !s.owns(strings.ToLower(c)) {
+				continue
+			}
 			info, found := s.directory[c]
 			if !found {
 				info, found = byEmail[strings.ToLower(c)]
@@ -292,6 +305,8 @@ func (s *Scraper) trackedUsers() []*userState {
 	sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
 	return list
 }
+
+func (s *Scraper) owns(key string) bool { return s.conf.Owns == nil || s.conf.Owns(key) }
 
 func (s *Scraper) stateFor(key string) *userState {
 	u, ok := s.users[key]
