@@ -224,6 +224,7 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 				}
 				return err
 			}
+			c.speedUp(req.category)
 			return nil
 		}
 
@@ -243,6 +244,7 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 
 		case status == http.StatusTooManyRequests:
 			c.metrics.rateLimited.WithLabelValues(req.endpoint, "qps").Inc()
+			c.slowDown(req.category)
 			if qpsRetries < c.conf.MaxQPSRetries {
 				qpsRetries++
 				if err := c.backoff(ctx, qpsRetries, req.endpoint, apiErr); err != nil {
@@ -306,6 +308,28 @@ func (c *Client) send(ctx context.Context, req request, token string) (int, http
 	c.observe(req.endpoint, strconv.Itoa(resp.StatusCode), start)
 	c.recordQuota(resp.Header)
 	return resp.StatusCode, resp.Header, body, nil
+}
+
+// The per-second limits are the account's, shared with every other app on
+// it: after a per-second 429 the pacer slows down by a tenth (to half the
+// plan's limit at most), then creeps back up by 1% a success.
+func (c *Client) slowDown(cat category) {
+	p := c.pacers[cat]
+	p.SetLimit(max(p.Limit()*0.9, c.planRate(cat)*0.5))
+}
+
+func (c *Client) speedUp(cat category) {
+	p := c.pacers[cat]
+	if full := c.planRate(cat) * pacingMargin; p.Limit() < full {
+		p.SetLimit(min(p.Limit()*1.01, full))
+	}
+}
+
+func (c *Client) planRate(cat category) rate.Limit {
+	if cat == categoryHeavy {
+		return rate.Limit(c.conf.Limits.HeavyPerSecond)
+	}
+	return rate.Limit(c.conf.Limits.MediumPerSecond)
 }
 
 func (c *Client) observe(endpoint, code string, start time.Time) {

@@ -361,6 +361,10 @@ func TestPerSecondLimitAbsorbed(t *testing.T) {
 	if n := counterValue(t, env.client.metrics.rateLimited.WithLabelValues(endpointUserMeetings, "qps")); n == 0 {
 		t.Error("no per-second 429 happened; the test did not exercise the backoff")
 	}
+	// The account's limit is shared: after 429s the pacer slows down.
+	if got, plan := env.client.pacers[categoryHeavy].Limit(), env.client.planRate(categoryHeavy); got >= plan*pacingMargin {
+		t.Errorf("heavy pacer at %v/s after 429s, want below %v/s", got, plan*pacingMargin)
+	}
 }
 
 func TestPacerKeepsUnderPlanLimit(t *testing.T) {
@@ -583,5 +587,28 @@ func TestDefaultBudgetIsHalfThePlan(t *testing.T) {
 		if got := c.Budget().Budget; got != want {
 			t.Errorf("%s: default budget %d, want %d", plan, got, want)
 		}
+	}
+}
+
+func TestPacerRecoversAfterSlowingDown(t *testing.T) {
+	t.Parallel()
+	c, err := NewClient(ClientConfig{APIURL: "http://127.0.0.1:1/v2", Limits: Limits{HeavyPerSecond: 10, MediumPerSecond: 20, HeavyPerDay: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		c.slowDown(categoryHeavy)
+	}
+	if got := c.pacers[categoryHeavy].Limit(); got != 5 {
+		t.Errorf("after a storm of 429s the pacer is at %v/s, want the floor of half the plan (5/s)", got)
+	}
+	for range 200 {
+		c.speedUp(categoryHeavy)
+	}
+	if got := c.pacers[categoryHeavy].Limit(); got != 10*pacingMargin {
+		t.Errorf("after successes the pacer is at %v/s, want back to %v/s", got, 10*pacingMargin)
+	}
+	if got := c.pacers[categoryMedium].Limit(); got != 20*pacingMargin {
+		t.Errorf("medium pacer moved to %v/s", got)
 	}
 }
