@@ -29,11 +29,13 @@ func testSnapshot() *scrape.Snapshot {
 		return scrape.Histogram{Count: count, Sum: sum, Buckets: buckets}
 	}
 	return &scrape.Snapshot{
-		Published:       refreshed,
-		Month:           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		Up:              true,
-		LastSuccess:     refreshed,
-		RefreshDuration: 1500 * time.Millisecond,
+		Published:         refreshed,
+		Month:             time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		Up:                true,
+		LastSuccess:       refreshed,
+		RefreshDuration:   1500 * time.Millisecond,
+		EffectiveInterval: 5 * time.Minute,
+		PendingUsers:      2,
 		Users: []scrape.UserSnapshot{
 			{
 				Key: "AbCdEfGhIjKlMnOpQrStUv", ID: "AbCdEfGhIjKlMnOpQrStUv", Email: "alice@example.com", Listed: true,
