@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,12 +14,13 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "regenerate examples/kubernetes/prometheusrule.yaml from examples/prometheus/")
@@ -239,39 +239,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// freeAddress returns a loopback address nobody listens on.
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+var freeAddress = testenv.FreeAddress
 
 // process is a running zoom_exporter.
 type process struct {
 	base   string
-	output *lockedBuffer
+	output *testenv.SyncBuffer
 	done   chan error
 }
 
@@ -282,7 +255,7 @@ func startBinary(t *testing.T, addr string, env []string, args ...string) *proce
 	needBinary(t)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &process{base: "http://" + addr, output: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &process{base: "http://" + addr, output: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

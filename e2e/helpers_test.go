@@ -7,19 +7,18 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 // requireProgram returns the path of an external program the tests need, and
@@ -46,39 +45,13 @@ func moduleRoot(t *testing.T) string {
 	return root
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+var freeAddress = testenv.FreeAddress
 
 // process is a program started by a test, stopped when the test ends.
 type process struct {
 	name   string
 	base   string // http://host:port
-	output *syncBuffer
+	output *testenv.SyncBuffer
 }
 
 // startProcess runs path with args in dir, kills it when the test ends
@@ -89,7 +62,7 @@ func startProcess(t *testing.T, name, dir, addr, readyPath string, env []string,
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
