@@ -28,6 +28,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/config"
 	"github.com/zoomexporter/zoom_exporter/internal/demo"
 	"github.com/zoomexporter/zoom_exporter/internal/logging"
+	"github.com/zoomexporter/zoom_exporter/internal/statuspage"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
 )
@@ -206,13 +207,16 @@ func run() int {
 		}
 		fmt.Fprintln(w, "Ready")
 	})
+	mux.Handle("/status", statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval)))
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Zoom Exporter",
 			Description: "Prometheus exporter for Zoom meeting usage",
 			Version:     version.Info(),
+			Profiling:   "false", // no /debug/pprof is served
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},
+				{Address: "/status", Text: "Status"},
 				{Address: "/-/healthy", Text: "Health"},
 				{Address: "/-/ready", Text: "Readiness"},
 			},
@@ -271,6 +275,16 @@ func checkConfig(configErr error, webConfigFile string) int {
 	fmt.Println("Configuration OK")
 	return 0
 }
+
+// statusSource gives the status page the scraper's snapshots and the
+// client's budget and token state (never the token).
+type statusSource struct {
+	*scrape.Scraper
+	client *scrape.Client
+}
+
+func (s statusSource) Budget() scrape.BudgetState                  { return s.client.Budget() }
+func (s statusSource) TokenState() (valid bool, expires time.Time) { return s.client.TokenState() }
 
 // stdlog adapts the go-kit logger for promhttp's error log.
 type stdlogger struct{ logger log.Logger }

@@ -1,0 +1,401 @@
+// Package statuspage serves the exporter's /status page for operators: per
+// tracked user, the last refresh, its outcome, the next one due and the last
+// error with what Zoom support asks for (HTTP status, Zoom's code and
+// message, the x-zm-trackingid); the daily Heavy-call budget; the state of
+// the access token (never the token); and the exporter's health.
+//
+// It is plain server-rendered HTML (html/template escapes every value), with
+// an inline style sheet allowed by its hash in the Content-Security-Policy,
+// and no script at all.
+package statuspage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"log"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zoomexporter/zoom_exporter/scrape"
+)
+
+// Source is what the page reads: the scraper's latest snapshot, and the Zoom
+// client's budget and token state. main passes a small adapter.
+type Source interface {
+	Snapshot() *scrape.Snapshot
+	Budget() scrape.BudgetState
+	TokenState() (valid bool, expires time.Time)
+}
+
+// New returns the handler of the status page. interval is the refresh
+// interval (--scrape.interval): a user's next refresh is due one interval
+// (or the longer effective interval, when the daily budget stretches it)
+// after its last attempt.
+func New(src Source, interval time.Duration) http.Handler {
+	return &handler{src: src, interval: interval, now: time.Now}
+}
+
+type handler struct {
+	src      Source
+	interval time.Duration
+	now      func() time.Time
+}
+
+// contentSecurityPolicy forbids everything but the page's own inline style
+// sheet, named by its hash: no script, no image, no frame, no form.
+var contentSecurityPolicy = "default-src 'none'; style-src 'sha256-" + styleHash() + "'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+func styleHash() string {
+	sum := sha256.Sum256([]byte(styleSheet))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, h.view()); err != nil {
+		// Only a bug in the template can get here; no half page is sent.
+		log.Printf("statuspage: rendering: %v", err)
+		http.Error(w, "Cannot render the status page", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Length", strconv.Itoa(buf.Len()))
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// Outcomes of a user's last refresh, as shown and as CSS classes.
+const (
+	outcomeFailed  = "failed"
+	outcomeNever   = "not yet refreshed"
+	outcomeOK      = "ok"
+	outcomeUnknown = "ok (restored)"
+)
+
+// page is everything the template shows, already formatted.
+type page struct {
+	Now               moment
+	Up                bool
+	Published         moment
+	LastSuccess       moment
+	RefreshDuration   string
+	Interval          string
+	EffectiveInterval string // "" unless the budget stretches the interval
+	PendingUsers      int
+	Month             string
+
+	Users        []userRow
+	UsersFailing int
+	UsersNever   int
+
+	Budget budgetView
+	Token  tokenView
+}
+
+// moment is a point in time, absolute (UTC) and relative to now.
+type moment struct {
+	Zero     bool
+	UTC      string // 2026-11-24 20:31:20 UTC
+	RFC3339  string // for <time datetime>
+	Relative string // "3m ago", "in 42s"
+}
+
+type userRow struct {
+	Email   string
+	Key     string
+	ID      string // Zoom user id, when it differs from Key
+	Outcome string
+	Class   string // CSS class of the outcome
+	Last    moment // last successful refresh
+	Attempt moment // last attempt
+	NextDue string
+	Error   *errorView
+}
+
+type errorView struct {
+	Text       string // the whole error, as logged
+	Zoom       bool   // Zoom answered: the fields below are set
+	Endpoint   string
+	Status     int
+	StatusText string
+	Code       int
+	Message    string
+	TrackingID string
+}
+
+type budgetView struct {
+	Budget      int
+	Used        int
+	Remaining   int
+	Percent     string
+	ResetsAt    moment
+	PausedUntil moment // zero when Heavy calls are not paused
+}
+
+type tokenView struct {
+	Valid   bool
+	Expired bool
+	Expires moment
+}
+
+func (h *handler) view() page {
+	now := h.now().UTC()
+	snap := h.src.Snapshot()
+	if snap == nil {
+		snap = &scrape.Snapshot{}
+	}
+	interval := max(h.interval, snap.EffectiveInterval)
+	p := page{
+		Now:             at(now, now),
+		Up:              snap.Up,
+		Published:       at(snap.Published, now),
+		LastSuccess:     at(snap.LastSuccess, now),
+		RefreshDuration: roundDuration(snap.RefreshDuration),
+		Interval:        roundDuration(h.interval),
+		PendingUsers:    snap.PendingUsers,
+	}
+	if !snap.Month.IsZero() {
+		p.Month = snap.Month.UTC().Format("January 2006")
+	}
+	if snap.EffectiveInterval > h.interval {
+		p.EffectiveInterval = roundDuration(snap.EffectiveInterval)
+	}
+
+	for _, u := range snap.Users {
+		row := userRow{
+			Email:   u.Email,
+			Key:     u.Key,
+			Last:    at(u.LastRefresh, now),
+			Attempt: at(u.LastAttempt, now),
+		}
+		if u.ID != "" && u.ID != u.Key {
+			row.ID = u.ID
+		}
+		switch {
+		case u.LastError != "":
+			row.Outcome, row.Class = outcomeFailed, "failed"
+			row.Error = errorOf(u)
+			p.UsersFailing++
+		case u.LastRefresh.IsZero():
+			row.Outcome, row.Class = outcomeNever, "never"
+			p.UsersNever++
+		case u.LastAttempt.IsZero():
+			// Restored from the store; not attempted since the start.
+			row.Outcome, row.Class = outcomeUnknown, "ok"
+		default:
+			row.Outcome, row.Class = outcomeOK, "ok"
+		}
+		switch {
+		case u.LastAttempt.IsZero():
+			row.NextDue = "at the next refresh"
+		case !u.LastAttempt.Add(interval).After(now):
+			row.NextDue = "due now (" + at(u.LastAttempt.Add(interval), now).Relative + ")"
+		default:
+			next := at(u.LastAttempt.Add(interval), now)
+			row.NextDue = next.UTC + " (" + next.Relative + ")"
+		}
+		p.Users = append(p.Users, row)
+	}
+	// Failing users first, then those never refreshed, then the others;
+	// by e-mail, then key, within each group.
+	rank := map[string]int{"failed": 0, "never": 1, "ok": 2}
+	sort.SliceStable(p.Users, func(i, j int) bool {
+		a, b := p.Users[i], p.Users[j]
+		if rank[a.Class] != rank[b.Class] {
+			return rank[a.Class] < rank[b.Class]
+		}
+		if a.Email != b.Email {
+			return a.Email < b.Email
+		}
+		return a.Key < b.Key
+	})
+
+	b := h.src.Budget()
+	p.Budget = budgetView{
+		Budget:      b.Budget,
+		Used:        b.UsedToday,
+		Remaining:   b.Remaining(),
+		ResetsAt:    at(b.ResetsAt, now),
+		PausedUntil: at(b.PausedUntil, now),
+	}
+	if b.Budget > 0 {
+		p.Budget.Percent = strconv.FormatFloat(100*float64(b.UsedToday)/float64(b.Budget), 'f', 1, 64) + "%"
+	}
+
+	valid, expires := h.src.TokenState()
+	p.Token = tokenView{Valid: valid, Expires: at(expires, now)}
+	if valid && !expires.IsZero() && !now.Before(expires) {
+		p.Token.Expired = true
+	}
+	return p
+}
+
+func errorOf(u scrape.UserSnapshot) *errorView {
+	e := &errorView{Text: u.LastError}
+	if z := u.LastZoomErr; z != nil {
+		e.Zoom = true
+		e.Endpoint, e.Status, e.Code, e.Message, e.TrackingID = z.Endpoint, z.Status, z.Code, z.Message, z.TrackingID
+		e.StatusText = http.StatusText(z.Status)
+	}
+	return e
+}
+
+func at(t, now time.Time) moment {
+	if t.IsZero() {
+		return moment{Zero: true}
+	}
+	t = t.UTC()
+	m := moment{UTC: t.Format("2006-01-02 15:04:05 UTC"), RFC3339: t.Format(time.RFC3339)}
+	switch d := now.Sub(t); {
+	case d >= -time.Second && d <= time.Second:
+		m.Relative = "now"
+	case d > 0:
+		m.Relative = roundDuration(d) + " ago"
+	default:
+		m.Relative = "in " + roundDuration(-d)
+	}
+	return m
+}
+
+// roundDuration writes d the way people read it: 3m12s, 2h5m, 4d3h, 850ms.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	days := int(d / (24 * time.Hour))
+	hours := int((d % (24 * time.Hour)).Round(time.Hour) / time.Hour)
+	return fmt.Sprintf("%dd%dh", days, hours)
+}
+
+var pageTemplate = template.Must(template.New("status").Parse(pageHTML))
+
+// styleSheet is the page's only style; its hash is in the CSP header.
+const styleSheet = `
+:root { color-scheme: light dark; --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #57606a; --line: #d0d7de; }
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 1.5rem auto; max-width: 80rem; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.15rem; margin: 1.75rem 0 .5rem; }
+.muted, small { color: var(--muted); }
+.cards { display: flex; flex-wrap: wrap; gap: 1rem; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; min-width: 16rem; flex: 1; }
+.card h2 { margin-top: 0; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .75rem; margin: 0; }
+.card dt { color: var(--muted); }
+.card dd { margin: 0; }
+.badge { display: inline-block; border-radius: 1rem; padding: 0 .6rem; font-weight: 600; color: #fff; white-space: nowrap; }
+.badge.ok { background: var(--ok); } .badge.failed { background: var(--bad); } .badge.never { background: var(--warn); }
+progress { width: 100%; height: .8rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; vertical-align: top; padding: .4rem .5rem; border-bottom: 1px solid var(--line); }
+th { position: sticky; top: 0; background: Canvas; }
+tr.failed td:first-child { border-left: 4px solid var(--bad); }
+tr.never td:first-child { border-left: 4px solid var(--warn); }
+.err dl { display: grid; grid-template-columns: max-content 1fr; gap: 0 .5rem; margin: 0; }
+.err dt { color: var(--muted); }
+.err dd { margin: 0; }
+code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+details summary { cursor: pointer; color: var(--muted); }
+`
+
+const pageHTML = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Zoom Exporter status</title>
+<style>` + styleSheet + `</style>
+</head>
+<body>
+<h1>Zoom Exporter status</h1>
+<p class="muted">As of <time datetime="{{.Now.RFC3339}}">{{.Now.UTC}}</time>. Reload the page to update it. <a href="/">Home</a></p>
+
+<div class="cards">
+<section class="card" id="exporter">
+<h2>Exporter</h2>
+<dl>
+<dt>Zoom</dt><dd>{{if .Up}}<span class="badge ok">up</span> the last refresh reached Zoom and refreshed every user{{else}}<span class="badge failed">down</span> the last refresh {{if .Published.Zero}}has not finished yet{{else}}did not reach Zoom or failed for some users{{end}}{{end}}</dd>
+<dt>Last refresh</dt><dd>{{template "when" .Published}}{{if not .Published.Zero}}, took {{.RefreshDuration}}{{end}}</dd>
+<dt>Last success</dt><dd>{{template "when" .LastSuccess}}</dd>
+<dt>Interval</dt><dd>{{.Interval}}{{if .EffectiveInterval}} (stretched to {{.EffectiveInterval}} by the daily budget){{end}}</dd>
+{{if .PendingUsers}}<dt>Waiting</dt><dd>{{.PendingUsers}} users need a refresh the budget has not allowed yet</dd>{{end}}
+<dt>Users</dt><dd>{{len .Users}} tracked, {{.UsersFailing}} failing, {{.UsersNever}} not yet refreshed</dd>
+{{if .Month}}<dt>Month</dt><dd>{{.Month}}</dd>{{end}}
+</dl>
+</section>
+
+<section class="card" id="quota">
+<h2>Daily Heavy-call budget</h2>
+<dl>
+<dt>Used today</dt><dd><span id="quota-used">{{.Budget.Used}}</span> of <span id="quota-budget">{{.Budget.Budget}}</span>{{if .Budget.Percent}} ({{.Budget.Percent}}){{end}}</dd>
+<dt>Remaining</dt><dd id="quota-remaining">{{.Budget.Remaining}}</dd>
+<dt>Resets</dt><dd>{{template "when" .Budget.ResetsAt}}</dd>
+<dt>Paused</dt><dd>{{if .Budget.PausedUntil.Zero}}no{{else}}<strong>yes</strong>, Zoom's daily limit was reached: no Heavy call until {{template "when" .Budget.PausedUntil}}{{end}}</dd>
+</dl>
+{{if .Budget.Budget}}<progress value="{{.Budget.Used}}" max="{{.Budget.Budget}}">{{.Budget.Percent}}</progress>{{end}}
+</section>
+
+<section class="card" id="token">
+<h2>Access token</h2>
+<dl>
+<dt>State</dt><dd id="token-state">{{if .Token.Expired}}<span class="badge failed">expired</span>{{else if .Token.Valid}}<span class="badge ok">valid</span>{{else}}<span class="badge never">none</span> a new one is requested by the next call{{end}}</dd>
+{{if .Token.Valid}}<dt>Expires</dt><dd>{{template "when" .Token.Expires}}</dd>{{end}}
+</dl>
+<p class="muted">The token itself is never shown.</p>
+</section>
+</div>
+
+<h2>Users</h2>
+{{if .Users}}
+<table id="users">
+<thead><tr><th>User</th><th>Outcome</th><th>Last refresh</th><th>Last attempt</th><th>Next due</th><th>Last error</th></tr></thead>
+<tbody>
+{{range .Users}}<tr class="{{.Class}}">
+<td><strong>{{.Email}}</strong>{{if ne .Email .Key}}<br><code>{{.Key}}</code>{{end}}{{if .ID}}<br><code>{{.ID}}</code>{{end}}</td>
+<td><span class="badge {{.Class}}">{{.Outcome}}</span></td>
+<td>{{template "when" .Last}}</td>
+<td>{{template "when" .Attempt}}</td>
+<td>{{.NextDue}}</td>
+<td>{{with .Error}}<div class="err">{{if .Zoom}}<dl>
+<dt>HTTP</dt><dd>{{.Status}}{{if .StatusText}} {{.StatusText}}{{end}}</dd>
+{{if .Code}}<dt>Zoom code</dt><dd>{{.Code}}</dd>{{end}}
+{{if .Message}}<dt>Message</dt><dd>{{.Message}}</dd>{{end}}
+{{if .TrackingID}}<dt>Tracking id</dt><dd><code>{{.TrackingID}}</code></dd>{{end}}
+<dt>Endpoint</dt><dd><code>{{.Endpoint}}</code></dd>
+</dl>
+<details><summary>Full error</summary><code>{{.Text}}</code></details>{{else}}<code>{{.Text}}</code>{{end}}</div>{{else}}<span class="muted">none</span>{{end}}</td>
+</tr>
+{{end}}</tbody>
+</table>
+{{else}}
+<p>No user is tracked yet{{if .Published.Zero}}: the first refresh has not finished{{end}}.</p>
+{{end}}
+</body>
+</html>
+{{define "when"}}{{if .Zero}}<span class="muted">never</span>{{else}}<time datetime="{{.RFC3339}}">{{.UTC}}</time> <small>({{.Relative}})</small>{{end}}{{end}}`
