@@ -36,6 +36,16 @@ import (
 // defaultListenAddress is the exporter's port, in the 9100-9999 exporter range.
 const defaultListenAddress = ":9865"
 
+// HTTP server timeouts: a slow or stalled client cannot hold a connection
+// (or a --web.max-requests slot) for ever. Writing /metrics of a very large
+// account to a slow reader may take a while, hence the longer write timeout.
+const (
+	serverReadHeaderTimeout = 10 * time.Second
+	serverReadTimeout       = 30 * time.Second
+	serverWriteTimeout      = 2 * time.Minute
+	serverIdleTimeout       = 2 * time.Minute
+)
+
 func main() { os.Exit(run()) }
 
 func run() int {
@@ -176,7 +186,13 @@ func run() int {
 		level.Error(logger).Log("msg", "Invalid collector configuration", "err", err)
 		return 1
 	}
-	reg.MustRegister(exporter)
+	// The usage metrics change only with a new snapshot: gathered once per
+	// snapshot, whatever the number of scrapes.
+	usage, err := collector.NewSnapshotGatherer(exporter, scraper)
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot register the collectors", "err", err)
+		return 1
+	}
 	level.Info(logger).Log("msg", "Enabled collectors", "collectors", fmt.Sprint(exporter.EnabledNames()), "user_label", collectorOpts.UserLabel)
 
 	scraperDone := make(chan struct{})
@@ -185,7 +201,7 @@ func run() int {
 		close(scraperDone)
 	}()
 
-	gatherers := prometheus.Gatherers{reg}
+	gatherers := prometheus.Gatherers{usage, reg}
 	var metricsHandler http.Handler
 	if *disableExporterMetrics {
 		metricsHandler = promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)})
@@ -207,7 +223,9 @@ func run() int {
 		}
 		fmt.Fprintln(w, "Ready")
 	})
-	mux.Handle("/status", statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval)))
+	if *metricsPath != "/status" {
+		mux.Handle("/status", statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval)))
+	}
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Zoom Exporter",
@@ -230,10 +248,10 @@ func run() int {
 
 	server := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: serverReadHeaderTimeout,
+		ReadTimeout:       serverReadTimeout,
+		WriteTimeout:      serverWriteTimeout,
+		IdleTimeout:       serverIdleTimeout,
 	}
 	serveErr := make(chan error, 1)
 	go func() {

@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/zoomexporter/zoom_exporter/scrape"
@@ -163,5 +165,62 @@ func TestUnknownUserLabelRejected(t *testing.T) {
 	_, err := New(fixedSource{testSnapshot()}, Options{UserLabel: "name"})
 	if err == nil || !strings.Contains(err.Error(), "--collector.user-label") {
 		t.Fatalf("want an error naming --collector.user-label, got %v", err)
+	}
+}
+
+// swappableSource publishes snapshots like the scraper does.
+type swappableSource struct {
+	mu   sync.Mutex
+	snap *scrape.Snapshot
+}
+
+func (s *swappableSource) Snapshot() *scrape.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snap
+}
+
+func (s *swappableSource) publish(snap *scrape.Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snap = snap
+}
+
+func TestSnapshotGathererGathersOncePerSnapshot(t *testing.T) {
+	t.Parallel()
+	src := &swappableSource{snap: testSnapshot()}
+	e, err := New(src, Options{UserLabel: UserLabelEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewSnapshotGatherer(e, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := g.Gather()
+	if &first[0] != &again[0] {
+		t.Error("the same snapshot was gathered twice")
+	}
+	next := testSnapshot()
+	next.Users = next.Users[:1]
+	src.publish(next)
+	after, _ := g.Gather()
+	if &after[0] == &first[0] {
+		t.Fatal("a new snapshot was not gathered")
+	}
+	count := func(mfs []*dto.MetricFamily, name string) int {
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				return len(mf.GetMetric())
+			}
+		}
+		return 0
+	}
+	if count(first, "zoom_user_info") != 3 || count(after, "zoom_user_info") != 1 {
+		t.Errorf("zoom_user_info series: %d then %d, want 3 then 1", count(first, "zoom_user_info"), count(after, "zoom_user_info"))
 	}
 }

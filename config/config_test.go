@@ -703,7 +703,9 @@ func TestURLs(t *testing.T) {
 		{"ftp://x", `zoom.api_url: "ftp://x": must be an http or https URL (from --zoom.api-url)`},
 		{"/v2", `zoom.api_url: "/v2": must be an http or https URL`},
 		{"https://", `zoom.api_url: "https:": must include a host`},
-		{"http://[::1", `zoom.api_url: "http://[::1": not a valid URL`},
+		{"http://[::1", `zoom.api_url: not a valid URL: missing ']' in host (from --zoom.api-url)`},
+		// An unparseable URL is not echoed: it may hold a password.
+		{"https://u:PW-123@zoom example.com/v2", `zoom.api_url: not a valid URL: invalid character " " in host name`},
 	} {
 		cfg, err := loadWith(t, []string{"--demo", "--zoom.api-url=" + tc.url}, nil)
 		if tc.want == "" {
@@ -715,6 +717,9 @@ func TestURLs(t *testing.T) {
 		got := problems(t, cfg, err)
 		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
 			t.Errorf("%s: problems %q, want …%s…", tc.url, got, tc.want)
+		}
+		if strings.Contains(strings.Join(got, "\n"), "PW-123") {
+			t.Errorf("%s: a password in the URL reached the message: %q", tc.url, got)
 		}
 	}
 }

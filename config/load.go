@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -191,7 +192,13 @@ func (l *loader) url(s setting, fl *stringFlag, fv fileValue, def string) string
 	u, err := url.Parse(v)
 	switch {
 	case err != nil:
-		l.problemf("%s: %q: not a valid URL (from %s)", s.key, v, r.from)
+		// Not the value: an unparseable URL cannot be redacted, and it may hold a password.
+		var ue *url.Error
+		reason := err
+		if errors.As(err, &ue) {
+			reason = ue.Err
+		}
+		l.problemf("%s: not a valid URL: %v (from %s)", s.key, reason, r.from)
 	case u.Scheme != "http" && u.Scheme != "https":
 		l.problemf("%s: %q: must be an http or https URL (from %s)", s.key, u.Redacted(), r.from)
 	case u.Host == "":

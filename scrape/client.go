@@ -140,6 +140,7 @@ func (c *Client) HeavyPausedUntil() time.Time {
 	if c.now().Before(c.heavyPaused) {
 		return c.heavyPaused
 	}
+	c.metrics.heavyPaused.Set(0) // the pause is over
 	return time.Time{}
 }
 
@@ -180,6 +181,10 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 			return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
 		}
 		if req.category == categoryHeavy {
+			// A daily 429 may have come while this call waited its turn.
+			if until := c.HeavyPausedUntil(); !until.IsZero() {
+				return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
+			}
 			if err := c.spendHeavy(req.endpoint); err != nil {
 				return err
 			}
@@ -355,11 +360,11 @@ func (c *Client) recordQuota(h http.Header) {
 
 func (c *Client) pauseHeavy(until time.Time) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if until.After(c.heavyPaused) {
 		c.heavyPaused = until
 	}
-	c.mu.Unlock()
-	c.metrics.heavyPaused.Set(float64(until.Unix()))
+	c.metrics.heavyPaused.Set(float64(c.heavyPaused.Unix()))
 }
 
 // backoff sleeps base*2^(attempt-1), with jitter, capped at a minute.

@@ -612,3 +612,59 @@ func TestPacerRecoversAfterSlowingDown(t *testing.T) {
 		t.Errorf("medium pacer moved to %v/s", got)
 	}
 }
+
+func TestHostileFiguresNeverLowerACounter(t *testing.T) {
+	t.Parallel()
+	for _, v := range []int{-5, 2147483648, 4294967297, 153722867280912931} {
+		m := Meeting{UUID: "u", Duration: v, TotalMinutes: v, ParticipantsCount: v}
+		f := figures(m)
+		if f.DurationSeconds < 0 || f.ParticipantSeconds < 0 || f.Participants < 0 {
+			t.Errorf("figures(%d) = %+v: negative", v, f)
+		}
+		add, next := growth(record(Meeting{UUID: "u", Duration: 10, TotalMinutes: 10, ParticipantsCount: 2}), m)
+		if add.DurationSeconds < 0 || add.ParticipantSeconds < 0 || add.Participants < 0 || next.Duration < 10 {
+			t.Errorf("growth to %d: add %+v, next %+v", v, add, next)
+		}
+	}
+}
+
+func TestZoomTimeDecodesEveryJSONString(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`"2026-11-03T14:05:09Z"`:      "2026-11-03T14:05:09Z",
+		`"2026-11-03T14:05:09\u005a"`: "2026-11-03T14:05:09Z", // an escaped Z is still a Z
+		`""`:                          "0001-01-01T00:00:00Z",
+		`null`:                        "0001-01-01T00:00:00Z",
+	} {
+		var zt zoomTime
+		if err := zt.UnmarshalJSON([]byte(in)); err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := zt.UTC().Format(time.RFC3339); got != want {
+			t.Errorf("%s = %s, want %s", in, got, want)
+		}
+	}
+	var zt zoomTime
+	if err := zt.UnmarshalJSON([]byte(`12`)); err == nil {
+		t.Error("a number decoded as a time")
+	}
+}
+
+func TestHeavyPauseGaugeGoesBackToZero(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, zoomfake.Options{Seed: 1, Users: 2}, nil)
+	until := testNow.Add(time.Hour)
+	env.client.pauseHeavy(until)
+	env.client.pauseHeavy(testNow.Add(time.Minute)) // a shorter pause does not shorten it
+	if got := testutil.ToFloat64(env.client.metrics.heavyPaused); got != float64(until.Unix()) {
+		t.Errorf("paused-until gauge = %v, want %v", got, until.Unix())
+	}
+	env.clock.Advance(2 * time.Hour)
+	if !env.client.HeavyPausedUntil().IsZero() {
+		t.Fatal("still paused after the pause")
+	}
+	if got := testutil.ToFloat64(env.client.metrics.heavyPaused); got != 0 {
+		t.Errorf("paused-until gauge = %v after the pause, want 0", got)
+	}
+}

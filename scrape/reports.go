@@ -2,6 +2,7 @@ package scrape
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -46,19 +47,16 @@ type Meeting struct {
 type zoomTime struct{ time.Time }
 
 func (t *zoomTime) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		if string(b) == "null" {
-			return nil
-		}
-		return fmt.Errorf("time %s is not a JSON string", b)
+	var s *string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("time %.40s is not a JSON string", b)
 	}
-	if s == "" {
+	if s == nil || *s == "" {
 		return nil
 	}
-	parsed, err := time.Parse(time.RFC3339, s)
+	parsed, err := time.Parse(time.RFC3339, *s)
 	if err != nil {
-		return fmt.Errorf("time %q is not ISO-8601: %w", s, err)
+		return fmt.Errorf("time %q is not ISO-8601: %w", *s, err)
 	}
 	t.Time = parsed.UTC()
 	return nil

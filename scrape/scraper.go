@@ -178,6 +178,7 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	s.mu.Lock()
 	for _, u := range plan.confirmed {
 		u.lastOK, u.lastTry = now, now
+		u.lastError, u.lastAPIErr = "", nil
 	}
 	s.mu.Unlock()
 

@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"math"
 	"strconv"
 	"time"
 )
@@ -112,9 +113,9 @@ func b2i(b bool) int64 {
 func figures(m Meeting) Totals {
 	return Totals{
 		Meetings:           1,
-		DurationSeconds:    int64(max(m.Duration, 0)) * 60,
-		ParticipantSeconds: int64(max(m.TotalMinutes, 0)) * 60,
-		Participants:       int64(max(m.ParticipantsCount, 0)),
+		DurationSeconds:    int64(clamp(m.Duration)) * 60,
+		ParticipantSeconds: int64(clamp(m.TotalMinutes)) * 60,
+		Participants:       int64(clamp(m.ParticipantsCount)),
 		WithRecording:      b2i(m.HasRecording),
 		WithScreenShare:    b2i(m.HasScreenShare),
 		WithChat:           b2i(m.HasChat),
@@ -127,15 +128,15 @@ func figures(m Meeting) Totals {
 func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
 	next := prev
 	var add Totals
-	if d := int32(max(m.Duration, 0)); d > prev.Duration {
+	if d := clamp(m.Duration); d > prev.Duration {
 		add.DurationSeconds = int64(d-prev.Duration) * 60
 		next.Duration = d
 	}
-	if tm := int32(max(m.TotalMinutes, 0)); tm > prev.TotalMinutes {
+	if tm := clamp(m.TotalMinutes); tm > prev.TotalMinutes {
 		add.ParticipantSeconds = int64(tm-prev.TotalMinutes) * 60
 		next.TotalMinutes = tm
 	}
-	if p := int32(max(m.ParticipantsCount, 0)); p > prev.Participants {
+	if p := clamp(m.ParticipantsCount); p > prev.Participants {
 		add.Participants = int64(p - prev.Participants)
 		next.Participants = p
 	}
@@ -147,12 +148,16 @@ func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
 	return add, next
 }
 
+// clamp bounds a figure from Zoom to [0, MaxInt32]: a negative or absurd
+// value must not wrap around and make a counter go down.
+func clamp(v int) int32 { return int32(min(max(v, 0), math.MaxInt32)) }
+
 func record(m Meeting) countedMeeting {
 	return countedMeeting{
 		Type:         TypeName(m.Type),
-		Duration:     int32(max(m.Duration, 0)),
-		TotalMinutes: int32(max(m.TotalMinutes, 0)),
-		Participants: int32(max(m.ParticipantsCount, 0)),
+		Duration:     clamp(m.Duration),
+		TotalMinutes: clamp(m.TotalMinutes),
+		Participants: clamp(m.ParticipantsCount),
 		Flags:        flagsOf(m),
 	}
 }
