@@ -66,7 +66,7 @@ type options struct {
 	gzip          bool
 	accept        string
 	timeout       time.Duration
-	cache         bool
+	uncached      bool
 }
 
 func run() int {
@@ -82,7 +82,7 @@ func run() int {
 	flag.BoolVar(&o.gzip, "gzip", true, "ask for gzip like Prometheus does; bytes are counted as sent")
 	flag.StringVar(&o.accept, "accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1", "Accept header of the scrapes")
 	flag.DurationVar(&o.timeout, "timeout", time.Minute, "timeout of one scrape")
-	flag.BoolVar(&o.cache, "cache", false, "experiment: gather the collector's families once per snapshot instead of once per scrape (not what main.go does today)")
+	flag.BoolVar(&o.uncached, "uncached", false, "for comparison: gather the collector on every scrape instead of once per snapshot as main.go does")
 	flag.Parse()
 
 	if o.url != "" {
@@ -96,7 +96,7 @@ func run() int {
 	}
 
 	snap := syntheticSnapshot(o.users, o.maxTypes, time.Now())
-	reg, cleanup, err := registry(snap, o.cache)
+	reg, cleanup, err := registry(snap, o.uncached)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		return 1
@@ -208,7 +208,7 @@ func (f fixedSource) Snapshot() *scrape.Snapshot { return f.snap }
 
 // registry registers what main.go registers: build info, the Zoom client's
 // metrics, the store's, and the collector.
-func registry(snap *scrape.Snapshot, cache bool) (prometheus.Gatherers, func(), error) {
+func registry(snap *scrape.Snapshot, uncached bool) (prometheus.Gatherers, func(), error) {
 	src := fixedSource{snap}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
@@ -230,41 +230,22 @@ func registry(snap *scrape.Snapshot, cache bool) (prometheus.Gatherers, func(), 
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	var usage prometheus.Gatherer = reg
-	if cache {
-		usageReg := prometheus.NewRegistry()
-		usageReg.MustRegister(exporter)
-		usage = prometheus.Gatherers{reg, &snapshotCache{g: usageReg, src: src}}
-	} else {
+	var usage prometheus.Gatherer
+	if uncached {
 		reg.MustRegister(exporter)
+		usage = reg
+	} else {
+		cached, err := collector.NewSnapshotGatherer(exporter, src)
+		if err != nil {
+			st.Close()
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		usage = prometheus.Gatherers{cached, reg}
 	}
 	exporterReg := prometheus.NewRegistry()
 	exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return prometheus.Gatherers{usage, exporterReg}, func() { st.Close(); os.RemoveAll(dir) }, nil
-}
-
-// snapshotCache gathers g once per published snapshot: the collector's
-// metrics depend on the snapshot alone. Callers only read the families.
-type snapshotCache struct {
-	g   prometheus.Gatherer
-	src collector.SnapshotSource
-
-	mu       sync.Mutex
-	snap     *scrape.Snapshot
-	families []*dto.MetricFamily
-}
-
-func (c *snapshotCache) Gather() ([]*dto.MetricFamily, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if snap := c.src.Snapshot(); snap != c.snap || c.families == nil {
-		families, err := c.g.Gather()
-		if err != nil {
-			return families, err
-		}
-		c.snap, c.families = snap, families
-	}
-	return c.families, nil
 }
 
 // metricsHandler is main.go's /metrics handler with maxRequests.
