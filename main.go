@@ -75,8 +75,16 @@ func run() int {
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 
 	cfg, err := configFlags.Load()
+	var (
+		limits   scrape.Limits
+		budget   int
+		quotaErr = scrape.ValidateShard(*shard, *totalShards)
+	)
+	if err == nil {
+		limits, budget, quotaErr = shardQuota(cfg, *shard, *totalShards)
+	}
 	if configFlags.CheckOnly() {
-		return checkConfig(err, *toolkitFlags.WebConfigFile)
+		return checkConfig(errors.Join(err, quotaErr), *toolkitFlags.WebConfigFile)
 	}
 	if err != nil {
 		var problems *config.Error
@@ -87,6 +95,10 @@ func run() int {
 		} else {
 			level.Error(logger).Log("msg", "Invalid configuration", "err", err)
 		}
+		return 1
+	}
+	if quotaErr != nil {
+		level.Error(logger).Log("msg", "Invalid configuration", "err", quotaErr)
 		return 1
 	}
 	if err := web.Validate(*toolkitFlags.WebConfigFile); err != nil {
@@ -110,21 +122,6 @@ func run() int {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
-	limits, err := scrape.PlanLimits(cfg.Zoom.Plan)
-	if err == nil {
-		err = scrape.ValidateShard(*shard, *totalShards)
-	}
-	if err != nil {
-		level.Error(logger).Log("msg", "Invalid configuration", "err", err)
-		return 1
-	}
-	// The quota is the account's: each shard spends its share of it.
-	budget := cfg.Zoom.DailyBudget
-	if budget <= 0 {
-		budget = limits.HeavyPerDay / 2
-	}
-	limits = limits.Share(*shard, *totalShards)
-	budget = scrape.ShareOf(budget, *shard, *totalShards)
 	reg.MustRegister(scrape.NewShardCollector(*shard, *totalShards))
 	level.Info(logger).Log("msg", "Shard", "shard", *shard, "total_shards", *totalShards, "daily_budget", budget)
 	client, err := scrape.NewClient(scrape.ClientConfig{
@@ -261,6 +258,8 @@ func run() int {
 	select {
 	case err := <-serveErr:
 		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
+		stop()
+		<-scraperDone // let a refresh in flight end before the store closes
 		return 1
 	case <-ctx.Done():
 	}
@@ -273,6 +272,27 @@ func run() int {
 	}
 	<-scraperDone // the refresh in flight has stopped: the store can close
 	return 0
+}
+
+// shardQuota returns this shard's per-second limits and daily budget: the
+// quota is the account's, so each shard spends its share of it.
+func shardQuota(cfg *config.Config, shard, totalShards int) (scrape.Limits, int, error) {
+	limits, err := scrape.PlanLimits(cfg.Zoom.Plan)
+	if err != nil {
+		return scrape.Limits{}, 0, err
+	}
+	if err := scrape.ValidateShard(shard, totalShards); err != nil {
+		return scrape.Limits{}, 0, err
+	}
+	budget := cfg.Zoom.DailyBudget
+	if budget <= 0 {
+		budget = limits.HeavyPerDay / 2
+	}
+	share := scrape.ShareOf(budget, shard, totalShards)
+	if share < 1 {
+		return scrape.Limits{}, 0, fmt.Errorf("--zoom.daily-budget: %d Heavy calls a day cannot be split between %d shards (--total-shards); each needs at least one", budget, totalShards)
+	}
+	return limits.Share(shard, totalShards), share, nil
 }
 
 // checkConfig implements --config.check: every problem with the exporter

@@ -394,6 +394,9 @@ func TestCommandLine(t *testing.T) {
 		{"bad config exits 1", []string{"--config.file=" + bad}, 1, []string{"Invalid configuration", "colour"}},
 		{"bad web config", []string{"--config.check", "--config.file=" + good, "--web.config.file=/does/not/exist.yml"}, 1, []string{"--web.config.file"}},
 		{"bad flag value", []string{"--log.level=loud"}, 1, []string{"--log.level"}},
+		{"check shard out of range", []string{"--config.check", "--config.file=" + good, "--shard=3", "--total-shards=2"}, 1, []string{"--shard=3"}},
+		{"check budget too small to shard", []string{"--config.check", "--config.file=" + good, "--zoom.daily-budget=3", "--total-shards=4", "--shard=3"}, 1,
+			[]string{"--zoom.daily-budget", "4 shards"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

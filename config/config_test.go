@@ -695,6 +695,15 @@ func TestUsers(t *testing.T) {
 	}
 }
 
+func TestUserNotUTF8(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadWith(t, []string{"--demo", "--zoom.user=bad\xffuser"}, nil)
+	got := problems(t, cfg, err)
+	if len(got) != 1 || !strings.Contains(got[0], "zoom.users[0]: not valid UTF-8") {
+		t.Errorf("problems %q", got)
+	}
+}
+
 func TestURLs(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ url, want string }{

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
@@ -364,8 +365,12 @@ func (l *loader) users() []string {
 	var users []string
 	seen := map[string]bool{}
 	for i, u := range list {
-		if u.bad == "" && u.name == "" {
+		switch {
+		case u.bad != "":
+		case u.name == "":
 			u.bad = "empty; give a user id or e-mail"
+		case !utf8.ValidString(u.name):
+			u.bad = "not valid UTF-8; give a user id or e-mail" // it would become a label value
 		}
 		if u.bad != "" {
 			l.problemf("%s[%d]: %s (from %s)", sUsers.key, i, u.bad, u.from)

@@ -177,18 +177,7 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 				return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
 			}
 		}
-		if err := c.pacers[req.category].Wait(ctx); err != nil {
-			return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
-		}
-		if req.category == categoryHeavy {
-			// A daily 429 may have come while this call waited its turn.
-			if until := c.HeavyPausedUntil(); !until.IsZero() {
-				return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
-			}
-			if err := c.spendHeavy(req.endpoint); err != nil {
-				return err
-			}
-		}
+		// The token first: a call that cannot authenticate spends no budget.
 		token, err := c.tokens.Token(ctx)
 		if err != nil {
 			var te *TokenError
@@ -200,6 +189,18 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 				continue
 			}
 			return err
+		}
+		if err := c.pacers[req.category].Wait(ctx); err != nil {
+			return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
+		}
+		if req.category == categoryHeavy {
+			// A daily 429 may have come while this call waited its turn.
+			if until := c.HeavyPausedUntil(); !until.IsZero() {
+				return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
+			}
+			if err := c.spendHeavy(req.endpoint); err != nil {
+				return err
+			}
 		}
 
 		status, header, body, err := c.send(ctx, req, token)
@@ -243,7 +244,9 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 		case status == http.StatusTooManyRequests && isDailyLimit(header, apiErr.Message):
 			c.metrics.rateLimited.WithLabelValues(req.endpoint, "daily").Inc()
 			until := retryAfter(header.Get("Retry-After"), c.now())
-			c.pauseHeavy(until)
+			if req.category == categoryHeavy { // only Heavy calls have a daily quota
+				c.pauseHeavy(until)
+			}
 			level.Warn(c.logger).Log("msg", "Zoom daily rate limit reached; pausing Heavy calls", "endpoint", req.endpoint, "until", until.UTC().Format(time.RFC3339), "tracking_id", apiErr.TrackingID)
 			return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
 
@@ -395,20 +398,31 @@ func isDailyLimit(h http.Header, message string) bool {
 // retryAfter reads a daily 429's Retry-After, a date-time in Zoom's case; a
 // number of seconds is accepted too. Without a usable value the pause lasts
 // until Zoom's daily counters reset at the next 00:00 UTC.
+// A time already past (clock skew) or absurdly far (over maxDailyPause) is
+// not trusted either.
 func retryAfter(value string, now time.Time) time.Time {
 	value = strings.TrimSpace(value)
+	until := time.Time{}
 	if value != "" {
 		for _, layout := range []string{time.RFC3339, http.TimeFormat, "2006-01-02T15:04:05"} {
 			if t, err := time.Parse(layout, value); err == nil {
-				return t
+				until = t
+				break
 			}
 		}
-		if secs, err := strconv.Atoi(value); err == nil && secs >= 0 {
-			return now.Add(time.Duration(secs) * time.Second)
+		if secs, err := strconv.Atoi(value); until.IsZero() && err == nil && secs >= 0 {
+			until = now.Add(time.Duration(secs) * time.Second)
 		}
 	}
-	return nextMidnightUTC(now)
+	if !until.After(now) || until.Sub(now) > maxDailyPause {
+		return nextMidnightUTC(now)
+	}
+	return until
 }
+
+// maxDailyPause bounds the pause a daily 429 may impose: Zoom's daily
+// counters reset every day.
+const maxDailyPause = 48 * time.Hour
 
 func nextMidnightUTC(now time.Time) time.Time {
 	y, m, d := now.UTC().Date()

@@ -2,7 +2,6 @@ package scrape
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -28,38 +27,15 @@ const (
 // Meeting is one meeting instance of a user's report: only the fields the
 // exporter uses, to keep memory per meeting small.
 type Meeting struct {
-	UUID              string   `json:"uuid"`
-	ID                int64    `json:"id"`
-	Type              int      `json:"type"`
-	StartTime         zoomTime `json:"start_time"`
-	EndTime           zoomTime `json:"end_time"`
-	Duration          int      `json:"duration"`      // minutes
-	TotalMinutes      int      `json:"total_minutes"` // all participants' minutes
-	ParticipantsCount int      `json:"participants_count"`
-	HasRecording      bool     `json:"has_recording"`
-	HasScreenShare    bool     `json:"has_screen_share"`
-	HasChat           bool     `json:"has_chat"`
-	UserEmail         string   `json:"user_email"`
-}
-
-// zoomTime decodes Zoom's ISO-8601 times and tolerates an empty or missing
-// value: every field of a report is optional (zoom-api.md section 2).
-type zoomTime struct{ time.Time }
-
-func (t *zoomTime) UnmarshalJSON(b []byte) error {
-	var s *string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("time %.40s is not a JSON string", b)
-	}
-	if s == nil || *s == "" {
-		return nil
-	}
-	parsed, err := time.Parse(time.RFC3339, *s)
-	if err != nil {
-		return fmt.Errorf("time %q is not ISO-8601: %w", *s, err)
-	}
-	t.Time = parsed.UTC()
-	return nil
+	UUID              string `json:"uuid"`
+	Type              int    `json:"type"`
+	Duration          int    `json:"duration"`      // minutes
+	TotalMinutes      int    `json:"total_minutes"` // all participants' minutes
+	ParticipantsCount int    `json:"participants_count"`
+	HasRecording      bool   `json:"has_recording"`
+	HasScreenShare    bool   `json:"has_screen_share"`
+	HasChat           bool   `json:"has_chat"`
+	UserEmail         string `json:"user_email"`
 }
 
 // User is an account user from GET /users.

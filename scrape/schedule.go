@@ -87,13 +87,13 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		// Sweep when the budget covers the sweep and the known backlog;
 		// otherwise spend this cycle on the backlog, so a starved budget
 		// does not go on sweeping for changes it cannot fetch.
-		sweepCost := max(s.sweepPages, len(windows)*((len(tracked)+pageSize-1)/pageSize), len(windows))
+		sweepCost := len(windows) * max(s.sweepPagesPerMonth, (len(tracked)+pageSize-1)/pageSize, 1)
 		if tokens >= sweepCost+backlog && now.Sub(s.lastSweep) >= s.sweepGap(sweepCost, budget.Budget) {
 			used, err := s.sweep(ctx, tracked, windows, now)
 			spend(used)
 			p.swept, p.sweepErr = err == nil, err
 			if err == nil {
-				s.sweepPages = max(used, len(windows))
+				s.sweepPagesPerMonth = max((used+len(windows)-1)/len(windows), 1)
 				s.previousSweep, s.lastSweep = s.lastSweep, now
 			}
 		}
@@ -107,7 +107,10 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 	var candidates []*userState
 	if s.detectsChanges() {
 		for _, u := range tracked {
-			if dirty[u] {
+			// While the hosts report cannot be read (failing, a scope
+			// missing), users nothing is known about are fetched anyway.
+			unknown := u.lastFetch.IsZero() && len(u.fetchedHost) == 0
+			if dirty[u] || (unknown && (p.sweepErr != nil || s.lastSweep.IsZero())) {
 				candidates = append(candidates, u)
 			}
 		}

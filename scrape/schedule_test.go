@@ -3,6 +3,8 @@ package scrape
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -239,4 +241,32 @@ func TestDailyQuota429PausesAndResumesAtMidnight(t *testing.T) {
 		t.Fatalf("not up after Zoom's quota reset: %+v", s.Snapshot().Users)
 	}
 	checkAllTruth(t, env, s)
+}
+
+func TestUsersAreFetchedWhileTheHostsReportFails(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock(testNow)
+	fake := zoomfake.New(zoomfake.Options{Seed: 36, Users: 8, Now: clock.Now})
+	// The app lacks the hosts report's scope: only GET /report/users fails.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/report/users" {
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"code":4711,"message":"Invalid access token, does not contain scopes:[report:read:list_users:admin]."}`))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	env := newTestEnvFor(t, fake, srv, clock, nil)
+	s := newTestScraper(t, env, nil)
+	s.Refresh(context.Background())
+	if s.Snapshot().Up {
+		t.Error("up although the hosts report fails")
+	}
+	checkAllTruth(t, env, s)
+	for _, u := range s.Snapshot().Users {
+		if u.LastRefresh.IsZero() {
+			t.Errorf("user %s was never fetched", u.Key)
+		}
+	}
 }

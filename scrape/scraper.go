@@ -63,15 +63,15 @@ type Scraper struct {
 	prunedFor  string // month whose six-month pruning is done
 
 	// Scheduling (schedule.go).
-	bucket            heavyBucket
-	sweepPages        int // Heavy calls the last sweep took
-	lastSweep         time.Time
-	previousSweep     time.Time
-	roundStart        time.Time     // round-robin: when the current round began
-	lastRound         time.Duration // round-robin: how long the last full round took
-	effectiveInterval time.Duration
-	stretched         bool
-	pending           int
+	bucket             heavyBucket
+	sweepPagesPerMonth int // Heavy calls the last sweep took per month swept
+	lastSweep          time.Time
+	previousSweep      time.Time
+	roundStart         time.Time     // round-robin: when the current round began
+	lastRound          time.Duration // round-robin: how long the last full round took
+	effectiveInterval  time.Duration
+	stretched          bool
+	pending            int
 }
 
 // userState is one tracked user's data across refreshes.
@@ -93,15 +93,14 @@ type userState struct {
 	lastTry  time.Time
 
 	// Scheduling (schedule.go).
-	seenHost      map[string]hostTotals // month -> hosts-report totals of the last sweep
-	fetchedHost   map[string]hostTotals // month -> hosts-report totals when last fetched
-	dirty         bool                  // a sweep showed a change not fetched yet
-	lastFetch     time.Time             // last successful report fetch
-	previousFetch time.Time
-	lastActive    time.Time // when a new meeting was last counted
-	pages         int       // report calls the last fetch took
-	lastError     string
-	lastAPIErr    *APIError // Zoom's answer behind lastError, when there was one
+	seenHost    map[string]hostTotals // month -> hosts-report totals of the last sweep
+	fetchedHost map[string]hostTotals // month -> hosts-report totals when last fetched
+	dirty       bool                  // a sweep showed a change not fetched yet
+	lastFetch   time.Time             // last successful report fetch
+	lastActive  time.Time             // when a new meeting was last counted
+	pages       int                   // report calls the last fetch took
+	lastError   string
+	lastAPIErr  *APIError // Zoom's answer behind lastError, when there was one
 }
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
@@ -282,7 +281,7 @@ func (s *Scraper) trackedUsers() []*userState {
 				resolved[info.ID] = c
 			}
 			u := s.stateFor(c)
-			u.configured, u.apiUser = c, c
+			u.configured, u.apiUser, u.info = c, c, User{}
 			if found {
 				u.info, u.apiUser = info, info.ID
 			}
@@ -391,7 +390,7 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	if len(errs) == 0 {
 		u.lastOK = now
 		u.dirty = false
-		u.previousFetch, u.lastFetch = u.lastFetch, now
+		u.lastFetch = now
 		u.pages = 0
 		for _, r := range reports {
 			u.pages += max(1, (len(r.meetings)+pageSize-1)/pageSize)

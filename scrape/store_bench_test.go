@@ -14,7 +14,6 @@ func syntheticMeetings(n int, user string) []Meeting {
 	for i := range out {
 		out[i] = Meeting{
 			UUID:              fmt.Sprintf("%s/%016x==", user, i*7919),
-			ID:                81234567890 + int64(i),
 			Type:              1 + i%9,
 			Duration:          5 + i%115,
 			TotalMinutes:      (5 + i%115) * (2 + i%12),
