@@ -118,6 +118,9 @@ var subcollectors = []subcollector{
 		collect: func(e *Exporter, snap *scrape.Snapshot, ch chan<- prometheus.Metric) {
 			seen := make(map[string]bool, len(snap.Users))
 			for _, u := range snap.Users {
+				if u.Retired {
+					continue
+				}
 				label := e.userValue(u)
 				if seen[label] {
 					continue // two tracked entries for one user: one info series
@@ -148,7 +151,13 @@ func (e *Exporter) collectHealth(snap *scrape.Snapshot, ch chan<- prometheus.Met
 		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(snap.LastSuccess.Unix()))
 	}
 	ch <- prometheus.MustNewConstMetric(refreshDurationDesc, prometheus.GaugeValue, snap.RefreshDuration.Seconds())
-	ch <- prometheus.MustNewConstMetric(usersTrackedDesc, prometheus.GaugeValue, float64(len(snap.Users)))
+	tracked := 0
+	for _, u := range snap.Users {
+		if !u.Retired {
+			tracked++
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(usersTrackedDesc, prometheus.GaugeValue, float64(tracked))
 	ch <- prometheus.MustNewConstMetric(effectiveIntervalDesc, prometheus.GaugeValue, snap.EffectiveInterval.Seconds())
 	ch <- prometheus.MustNewConstMetric(usersPendingDesc, prometheus.GaugeValue, float64(snap.PendingUsers))
 	if e.userLabel == UserLabelNone {
@@ -156,7 +165,7 @@ func (e *Exporter) collectHealth(snap *scrape.Snapshot, ch chan<- prometheus.Met
 	}
 	latest := make(map[string]float64, len(snap.Users))
 	for _, u := range snap.Users {
-		if u.LastRefresh.IsZero() {
+		if u.LastRefresh.IsZero() || u.Retired {
 			continue
 		}
 		label := e.userValue(u)

@@ -85,12 +85,13 @@ type userState struct {
 	info       User   // from GET /users; zero when not listed
 	email      string // from the report, else GET /users, else as configured
 
-	month    map[string]Totals // current month by type; replaced whole on refresh
-	monthOf  time.Time
-	counters map[string]Totals                    // cumulative by type
-	counted  map[string]map[string]countedMeeting // month key -> uuid -> contribution
-	lastOK   time.Time                            // data known current (fetched, or shown unchanged by a sweep)
-	lastTry  time.Time
+	month        map[string]Totals // current month by type; replaced whole on refresh
+	monthOf      time.Time
+	counters     map[string]Totals                    // cumulative by type
+	counted      map[string]map[string]countedMeeting // month key -> uuid -> contribution
+	lastOK       time.Time                            // data known current (fetched, or shown unchanged by a sweep)
+	retiredSince time.Time                            // no longer tracked since; zero while tracked
+	lastTry      time.Time
 
 	// Scheduling (schedule.go).
 	seenHost    map[string]hostTotals // month -> hosts-report totals of the last sweep
@@ -171,7 +172,7 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	now := s.now().UTC()
 
 	listOK := s.refreshDirectory(ctx)
-	tracked := s.trackedUsers()
+	tracked := s.trackedUsers(now)
 	months := s.monthsToRefresh(now)
 	plan := s.planCycle(ctx, tracked, months, now)
 	s.mu.Lock()
@@ -237,7 +238,7 @@ func (s *Scraper) refreshDirectory(ctx context.Context) bool {
 
 // trackedUsers builds the list of users to refresh, in a stable order, and
 // forgets users that are no longer tracked.
-func (s *Scraper) trackedUsers() []*userState {
+func (s *Scraper) trackedUsers(now time.Time) []*userState {
 	wanted := make(map[string]*userState)
 	switch {
 	case len(s.conf.Users) == 0 && !s.listedOnce:
@@ -288,18 +289,30 @@ func (s *Scraper) trackedUsers() []*userState {
 			wanted[c] = u
 		}
 	}
-	for key := range s.users {
-		if _, ok := wanted[key]; !ok {
-			delete(s.users, key)
-			if s.store != nil {
-				if err := s.store.DeleteUser(key); err != nil {
-					level.Warn(s.logger).Log("msg", "Cannot forget an untracked user in the store", "user", key, "err", err)
-				}
+	// A user no longer listed (deactivated, or missed by one listing) or
+	// configured is retired, not forgotten: its counters stay served, never
+	// counting down, and go on if it comes back. It is forgotten after
+	// retireFor, or at once when another shard now owns it.
+	for key, u := range s.users {
+		if _, ok := wanted[key]; ok {
+			continue
+		}
+		if u.retiredSince.IsZero() {
+			u.retiredSince = now
+		}
+		if s.ownsKey(key) && now.Sub(u.retiredSince) < retireFor {
+			continue
+		}
+		delete(s.users, key)
+		if s.store != nil {
+			if err := s.store.DeleteUser(key); err != nil {
+				level.Warn(s.logger).Log("msg", "Cannot forget an untracked user in the store", "user", key, "err", err)
 			}
 		}
 	}
 	list := make([]*userState, 0, len(wanted))
 	for _, u := range wanted {
+		u.retiredSince = time.Time{}
 		list = append(list, u)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
@@ -307,6 +320,19 @@ func (s *Scraper) trackedUsers() []*userState {
 }
 
 func (s *Scraper) owns(key string) bool { return s.conf.Owns == nil || s.conf.Owns(key) }
+
+// ownsKey is owns for a state key: a Zoom id when users are discovered, a
+// --zoom.user value (owned by its lower-cased form) when they are configured.
+func (s *Scraper) ownsKey(key string) bool {
+	if len(s.conf.Users) > 0 {
+		return s.owns(strings.ToLower(key))
+	}
+	return s.owns(key)
+}
+
+// retireFor is how long a user no longer tracked keeps its counters: past
+// Zoom's six-month report window nothing of it can change any more.
+const retireFor = 190 * 24 * time.Hour
 
 func (s *Scraper) stateFor(key string) *userState {
 	u, ok := s.users[key]
@@ -593,6 +619,7 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 			Key:         u.key,
 			Email:       u.labelEmail(),
 			Listed:      u.info.ID != "",
+			Retired:     !u.retiredSince.IsZero(),
 			License:     LicenseName(u.info.Type),
 			Dept:        u.info.Dept,
 			LastRefresh: u.lastOK,
@@ -604,7 +631,7 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 		if !us.Listed {
 			us.License = ""
 		}
-		if u.monthOf.Equal(cur) {
+		if u.monthOf.Equal(cur) && u.retiredSince.IsZero() {
 			us.Month = u.month // replaced whole, never mutated: safe to share
 		}
 		for typ, t := range u.counters {
@@ -651,6 +678,7 @@ type UserSnapshot struct {
 	ID          string // Zoom user id; empty when GET /users did not list the user
 	Email       string // from the report, else GET /users, else as configured
 	Listed      bool   // GET /users listed the user
+	Retired     bool   // no longer tracked: only its counters are served
 	License     string
 	Dept        string
 	Month       map[string]Totals // current month by type; nil before the first refresh of the month

@@ -337,3 +337,65 @@ func TestScrapeNeverWaitsForARefresh(t *testing.T) {
 		t.Error("the finished refresh was not published")
 	}
 }
+
+// A user missing from one listing is retired, not forgotten: its counters
+// stay (a counter never goes down) and go on when it comes back.
+func TestUserMissingFromAListingKeepsItsCounters(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock(testNow)
+	fake := zoomfake.New(zoomfake.Options{Seed: 41, Users: 5, Now: clock.Now})
+	var mu sync.Mutex
+	hide := ""
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := hide
+		mu.Unlock()
+		if h != "" && r.URL.Path == "/v2/users" {
+			// One listing without the user, as when it is deactivated.
+			rec := httptest.NewRecorder()
+			fake.ServeHTTP(rec, r)
+			body := rec.Body.String()
+			i := strings.Index(body, `{"id":"`+h+`"`)
+			j := strings.Index(body[i:], "},") + i + 2
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(body[:i] + body[j:]))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	env := newTestEnvFor(t, fake, srv, clock, nil)
+	s := newTestScraper(t, env, nil)
+	ctx := context.Background()
+	s.Refresh(ctx)
+	var victim zoomfake.User
+	from, to := monthWindow(testNow)
+	for _, u := range fake.Users() {
+		if len(fake.Meetings(u.ID, from, to, ReportPast)) > 0 {
+			victim = u
+			break
+		}
+	}
+	before := userByKey(t, s.Snapshot(), victim.ID)
+	mu.Lock()
+	hide = victim.ID
+	mu.Unlock()
+	clock.Advance(5 * time.Minute)
+	s.Refresh(ctx)
+	retired := userByKey(t, s.Snapshot(), victim.ID)
+	if !retired.Retired || retired.Month != nil {
+		t.Errorf("missing user: retired %v, month %v; want retired without month gauges", retired.Retired, retired.Month)
+	}
+	sameTotals(t, "retired user's counters", retired.Counters, before.Counters)
+
+	mu.Lock()
+	hide = ""
+	mu.Unlock()
+	clock.Advance(5 * time.Minute)
+	s.Refresh(ctx)
+	back := userByKey(t, s.Snapshot(), victim.ID)
+	if back.Retired {
+		t.Error("the user came back but is still retired")
+	}
+	sameTotals(t, "counters after the user came back", back.Counters, before.Counters) // nothing counted twice
+}

@@ -180,6 +180,9 @@ func (h *handler) view() page {
 	}
 
 	for _, u := range snap.Users {
+		if u.Retired {
+			continue // no longer tracked: only its counters are still served
+		}
 		row := userRow{
 			Email:   u.Email,
 			Key:     u.Key,
