@@ -42,6 +42,37 @@ func (c *Client) Budget() BudgetState {
 	return b
 }
 
+// budgetRecord is what is kept across restarts, so that a restart (or a
+// crash loop) neither spends today's budget again nor forgets a daily 429.
+type budgetRecord struct {
+	Day         time.Time `json:"day"`
+	Used        int       `json:"used"`
+	PausedUntil time.Time `json:"paused_until"`
+}
+
+func (c *Client) budgetRecord() budgetRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rollDayLocked(c.now())
+	return budgetRecord{Day: c.budgetDay, Used: c.heavyUsed, PausedUntil: c.heavyPaused}
+}
+
+// restoreBudget takes back what a previous run spent today, and its pause.
+func (c *Client) restoreBudget(r budgetRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.rollDayLocked(now)
+	if r.Day.Equal(c.budgetDay) && r.Used > c.heavyUsed {
+		c.heavyUsed = r.Used
+		c.metrics.budgetUsed.Set(float64(c.heavyUsed))
+	}
+	if r.PausedUntil.After(now) && r.PausedUntil.After(c.heavyPaused) {
+		c.heavyPaused = r.PausedUntil
+		c.metrics.heavyPaused.Set(float64(r.PausedUntil.Unix()))
+	}
+}
+
 // spendHeavy takes one Heavy call from today's budget, or refuses.
 func (c *Client) spendHeavy(endpoint string) error {
 	c.mu.Lock()

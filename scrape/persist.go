@@ -101,6 +101,23 @@ func encodeHistograms(durations, sizes map[string]*Histogram) ([]byte, error) {
 	})
 }
 
+// budgetKey is where the store keeps the daily budget spent so far.
+const budgetKey = "daily_budget"
+
+// saveBudget records today's spending so a restart does not spend it again.
+func (s *Scraper) saveBudget() {
+	if s.store == nil || s.client == nil {
+		return
+	}
+	raw, err := json.Marshal(s.client.budgetRecord())
+	if err == nil {
+		err = s.store.PutShared(budgetKey, raw)
+	}
+	if err != nil {
+		level.Warn(s.logger).Log("msg", "Cannot record the daily budget spent", "err", err)
+	}
+}
+
 // restore loads the store into the scraper's state, keeping the meetings of
 // the months still refreshed, and publishes a first snapshot so restored
 // counters are served before the first refresh ends.
@@ -125,6 +142,15 @@ func (s *Scraper) restore(st *store.Store) error {
 		if s.sizes, err = fromStored(sh.Participants, ParticipantsBuckets); err != nil {
 			return fmt.Errorf("store %s: %w", st.Path(), err)
 		}
+	}
+	if raw, err := st.Shared(budgetKey); err != nil {
+		return fmt.Errorf("store %s: reading the daily budget: %w", st.Path(), err)
+	} else if len(raw) > 0 && s.client != nil {
+		var r budgetRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("store %s: the daily budget does not decode: %w; move the file aside to start afresh", st.Path(), err)
+		}
+		s.client.restoreBudget(r)
 	}
 	meetings := 0
 	for key, data := range users {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-kit/log"
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/store"
 )
 
 func activeHosts(fake *zoomfake.Server, from, to time.Time) int {
@@ -268,5 +269,43 @@ func TestUsersAreFetchedWhileTheHostsReportFails(t *testing.T) {
 		if u.LastRefresh.IsZero() {
 			t.Errorf("user %s was never fetched", u.Key)
 		}
+	}
+}
+
+func TestRestartKeepsTodaysBudgetAndPause(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := newTestEnv(t, zoomfake.Options{Seed: 37, Users: 6}, nil)
+	st, err := store.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestScraper(t, env, func(c *ScraperConfig) { c.Store = st })
+	s.Refresh(context.Background())
+	spent := env.client.Budget().UsedToday
+	if spent == 0 {
+		t.Fatal("the refresh spent nothing")
+	}
+	until := testNow.Add(3 * time.Hour)
+	env.client.pauseHeavy(until)
+	s.saveBudget()
+	st.Close()
+
+	// A new process: a new client, the same store.
+	again := newTestEnvFor(t, env.fake, env.server, env.clock, nil)
+	st2, err := store.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	newTestScraper(t, again, func(c *ScraperConfig) { c.Store = st2 })
+	b := again.client.Budget()
+	if b.UsedToday != spent || !b.PausedUntil.Equal(until) {
+		t.Errorf("after a restart: used %d, paused until %v; want %d and %v", b.UsedToday, b.PausedUntil, spent, until)
+	}
+	// The next day starts afresh.
+	again.clock.Set(time.Date(2026, 11, 21, 0, 0, 1, 0, time.UTC))
+	if b := again.client.Budget(); b.UsedToday != 0 || !b.PausedUntil.IsZero() {
+		t.Errorf("next day: used %d, paused until %v", b.UsedToday, b.PausedUntil)
 	}
 }

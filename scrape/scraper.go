@@ -203,6 +203,7 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	wg.Wait()
 
 	s.pruneMonths(months, now)
+	s.saveBudget()
 	s.pending = plan.deferred
 	s.noteSchedule(plan, now)
 	ok := listOK && plan.sweepErr == nil && failed.Load() == 0 && ctx.Err() == nil

@@ -257,6 +257,29 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 	return users, histograms, nil
 }
 
+// PutShared keeps a small value of the whole exporter (not of one user),
+// such as the daily budget spent so far.
+func (s *Store) PutShared(key string, value []byte) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketShared).Put([]byte("state/"+key), value)
+	})
+	if err != nil {
+		s.metrics.commitErrors.Inc()
+		return fmt.Errorf("store %s: writing %s: %w", s.path, key, err)
+	}
+	return nil
+}
+
+// Shared returns what PutShared kept under key, or nil.
+func (s *Store) Shared(key string) ([]byte, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bucketShared).Get([]byte("state/" + key)))
+		return nil
+	})
+	return v, err
+}
+
 // DeleteUser forgets a user that is no longer tracked.
 func (s *Store) DeleteUser(user string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
