@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
@@ -47,44 +45,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type exporterProcess struct {
 	cmd    *exec.Cmd
 	base   string
-	output *syncBuffer
+	output *testenv.SyncBuffer
 	done   chan error
 }
 
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+var freeAddress = testenv.FreeAddress
 
-// startExporter runs the binary with args and waits until /-/ready answers
-// 200. Without a --storage.path in args, it gets a fresh temporary one.
-func startExporter(t *testing.T, env []string, args ...string) *exporterProcess {
+// launchExporter runs the binary with args on a free loopback address,
+// killed when the test ends. Without a --storage.path in args, it gets a
+// fresh temporary one. scheme is http or https.
+func launchExporter(t *testing.T, scheme string, env []string, args ...string) *exporterProcess {
 	t.Helper()
 	addr := freeAddress(t)
 	args = append([]string{"--web.listen-address=" + addr}, args...)
@@ -93,12 +66,12 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &exporterProcess{cmd: cmd, base: "http://" + addr, output: out, done: make(chan error, 1)}
+	p := &exporterProcess{cmd: cmd, base: scheme + "://" + addr, output: out, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -107,6 +80,13 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 			t.Logf("exporter output:\n%s", out.String())
 		}
 	})
+	return p
+}
+
+// startExporter runs the binary with args and waits until /-/ready answers 200.
+func startExporter(t *testing.T, env []string, args ...string) *exporterProcess {
+	t.Helper()
+	p := launchExporter(t, "http", env, args...)
 	waitFor(t, 60*time.Second, "the exporter to be ready", func() bool {
 		resp, err := http.Get(p.base + "/-/ready")
 		if err != nil {

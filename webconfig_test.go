@@ -82,24 +82,7 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 // basic auth: it waits for /-/ready through client.
 func startTLSExporter(t *testing.T, client *http.Client, user, password string, env []string, args ...string) *exporterProcess {
 	t.Helper()
-	addr := freeAddress(t)
-	args = append([]string{"--web.listen-address=" + addr, "--storage.path=" + t.TempDir()}, args...)
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &exporterProcess{cmd: cmd, base: "https://" + addr, output: out, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("exporter output:\n%s", out.String())
-		}
-	})
+	p := launchExporter(t, "https", env, args...)
 	waitFor(t, 60*time.Second, "the TLS exporter to be ready", func() bool {
 		resp, err := get(client, p.base+"/-/ready", user, password)
 		if err != nil {
