@@ -143,18 +143,14 @@ func (z *zoomProxy) issuedTokens() []string {
 // fakeArgs are the flags that point the exporter at a fake behind srv, with
 // one retry and a short request timeout to keep fault tests fast.
 func fakeArgs(srv *httptest.Server, extra ...string) []string {
-	return append([]string{
-		"--zoom.api-url=" + srv.URL + "/v2",
-		"--zoom.token-url=" + srv.URL + "/oauth/token",
-		"--zoom.account-id=" + zoomfake.DefaultAccountID,
-		"--zoom.client-id=" + zoomfake.DefaultClientID,
+	return append(append(zoomArgs(srv.URL),
 		"--scrape.interval=10s",
 		"--scrape.concurrency=4",
 		"--zoom.max-retries=1",
 		"--zoom.request-timeout=500ms",
 		// The whole plan quota: the hosts report is swept every cycle.
 		"--zoom.daily-budget=30000",
-	}, extra...)
+	), extra...)
 }
 
 // refreshes counts the refreshes the exporter has finished, from its log.

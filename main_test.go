@@ -98,6 +98,17 @@ func startExporter(t *testing.T, env []string, args ...string) *exporterProcess 
 	return p
 }
 
+// zoomArgs are the flags that point the exporter at a fake Zoom server at
+// base with the fake's credentials (the secret goes by environment).
+func zoomArgs(base string) []string {
+	return []string{
+		"--zoom.api-url=" + base + "/v2",
+		"--zoom.token-url=" + base + "/oauth/token",
+		"--zoom.account-id=" + zoomfake.DefaultAccountID,
+		"--zoom.client-id=" + zoomfake.DefaultClientID,
+	}
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -245,13 +256,7 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret},
-		"--zoom.api-url="+srv.URL+"/v2",
-		"--zoom.token-url="+srv.URL+"/oauth/token",
-		"--zoom.account-id="+zoomfake.DefaultAccountID,
-		"--zoom.client-id="+zoomfake.DefaultClientID,
-		"--scrape.interval=10s",
-		"--log.level=debug",
-	)
+		append(zoomArgs(srv.URL), "--scrape.interval=10s", "--log.level=debug")...)
 
 	families := scrapeMetrics(t, p.base)
 	now := time.Now().UTC()

@@ -66,16 +66,12 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 	srv := httptest.NewServer(zoom)
 	t.Cleanup(srv.Close)
 	storage := t.TempDir()
-	args := []string{
-		"--zoom.api-url=" + srv.URL + "/v2",
-		"--zoom.token-url=" + srv.URL + "/oauth/token",
-		"--zoom.account-id=" + zoomfake.DefaultAccountID,
-		"--zoom.client-id=" + zoomfake.DefaultClientID,
+	args := append(zoomArgs(srv.URL),
 		"--scrape.interval=10s",
 		"--scrape.concurrency=2",
 		"--zoom.max-retries=0",
-		"--storage.path=" + storage,
-	}
+		"--storage.path="+storage,
+	)
 	env := []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}
 	users := fake.Users()
 	now := time.Now().UTC()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 // TestScrapesAnswerWhileARefreshIsStuck holds a refresh inside Zoom's report
@@ -22,8 +24,8 @@ import (
 func TestScrapesAnswerWhileARefreshIsStuck(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	var clockMu sync.Mutex
-	clock := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	clk := testenv.NewClock(now)
+	clock := clk.Now
 	fake := zoomfake.New(zoomfake.Options{Seed: 12, Users: 6, Now: clock})
 	var (
 		mu    sync.Mutex
@@ -90,9 +92,7 @@ func TestScrapesAnswerWhileARefreshIsStuck(t *testing.T) {
 	mu.Lock()
 	block = make(chan struct{})
 	mu.Unlock()
-	clockMu.Lock()
-	now = now.Add(time.Minute) // the next cycle is due: it sweeps the hosts report
-	clockMu.Unlock()
+	clk.Advance(time.Minute) // the next cycle is due: it sweeps the hosts report
 	done := make(chan struct{})
 	go func() { s.Refresh(context.Background()); close(done) }()
 	select {

@@ -14,33 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
-
-// testClock is an injected clock that tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{t: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // testNow is mid-month, so the current month has data and a previous month exists.
 var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -48,7 +24,7 @@ var testNow = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 type testEnv struct {
 	fake   *zoomfake.Server
 	server *httptest.Server
-	clock  *testClock
+	clock  *testenv.Clock
 	client *Client
 	reg    *prometheus.Registry
 }
@@ -57,7 +33,7 @@ type testEnv struct {
 // change the client's config before it is built.
 func newTestEnv(t *testing.T, opts zoomfake.Options, tweak func(*ClientConfig)) *testEnv {
 	t.Helper()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
@@ -67,7 +43,7 @@ func newTestEnv(t *testing.T, opts zoomfake.Options, tweak func(*ClientConfig)) 
 	return newTestEnvFor(t, fake, srv, clock, tweak)
 }
 
-func newTestEnvFor(t *testing.T, fake *zoomfake.Server, srv *httptest.Server, clock *testClock, tweak func(*ClientConfig)) *testEnv {
+func newTestEnvFor(t *testing.T, fake *zoomfake.Server, srv *httptest.Server, clock *testenv.Clock, tweak func(*ClientConfig)) *testEnv {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	conf := ClientConfig{
@@ -155,7 +131,7 @@ func TestUserMeetingsUUIDWithSlashAndEmail(t *testing.T) {
 
 func TestExpiredPageTokenRestartsListingOnce(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 11, Users: 3, HeavyUserMeetings: 700, Now: clock.Now})
 	// After the first page of a report, 20 minutes pass: its page token
 	// (15-minute life) is dead when the second page is asked for.
@@ -248,7 +224,7 @@ func TestBadCredentials(t *testing.T) {
 
 func TestSecondUnauthorizedIsAnError(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 1, Users: 2, Now: clock.Now})
 	// Tokens are issued, but the API refuses every one with 401/124: one
 	// renewal, then an authentication failure.
@@ -334,7 +310,7 @@ func TestPerSecondLimitAbsorbed(t *testing.T) {
 	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 30, RateLimits: true})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	env := newTestEnvFor(t, fake, srv, newTestClock(time.Now()), func(c *ClientConfig) {
+	env := newTestEnvFor(t, fake, srv, testenv.NewClock(time.Now()), func(c *ClientConfig) {
 		c.Now = time.Now
 		c.RetryBaseDelay = 200 * time.Millisecond
 		c.MaxQPSRetries = 10
@@ -372,7 +348,7 @@ func TestPacerKeepsUnderPlanLimit(t *testing.T) {
 	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 25, RateLimits: true})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	env := newTestEnvFor(t, fake, srv, newTestClock(time.Now()), func(c *ClientConfig) {
+	env := newTestEnvFor(t, fake, srv, testenv.NewClock(time.Now()), func(c *ClientConfig) {
 		c.Now = time.Now
 		c.Limits, _ = PlanLimits("pro")
 	})

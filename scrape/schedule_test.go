@@ -14,6 +14,8 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/store"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 func activeHosts(fake *zoomfake.Server, from, to time.Time) int {
@@ -246,7 +248,7 @@ func TestDailyQuota429PausesAndResumesAtMidnight(t *testing.T) {
 
 func TestUsersAreFetchedWhileTheHostsReportFails(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 36, Users: 8, Now: clock.Now})
 	// The app lacks the hosts report's scope: only GET /report/users fails.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 // truth sums the fake's meetings the way the metric contract says.
@@ -210,7 +212,7 @@ func TestFailedUserKeepsDataAndRecovers(t *testing.T) {
 
 func TestMonthTurnAndGracePeriod(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC))
+	clock := testenv.NewClock(time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC))
 	fake := zoomfake.New(zoomfake.Options{Seed: 4, Users: 4, Now: clock.Now})
 	// Count report calls by their from= date, to see which months are asked for.
 	var mu sync.Mutex
@@ -285,7 +287,7 @@ func TestMonthTurnAndGracePeriod(t *testing.T) {
 
 func TestScrapeNeverWaitsForARefresh(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 8, Users: 3, Now: clock.Now})
 	var (
 		mu    sync.Mutex
@@ -342,7 +344,7 @@ func TestScrapeNeverWaitsForARefresh(t *testing.T) {
 // stay (a counter never goes down) and go on when it comes back.
 func TestUserMissingFromAListingKeepsItsCounters(t *testing.T) {
 	t.Parallel()
-	clock := newTestClock(testNow)
+	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 41, Users: 5, Now: clock.Now})
 	var mu sync.Mutex
 	hide := ""

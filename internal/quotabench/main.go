@@ -18,29 +18,13 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func main() {
 	cycles := flag.Int("cycles", 5, "measured refresh cycles per size in (a)")
@@ -96,7 +80,7 @@ func callsPerCycle(users, cycles int) error {
 	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: users, RateLimits: true, Plan: zoomfake.PlanBusiness})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	clk := &clock{t: time.Now().UTC()}
+	clk := testenv.NewClock(time.Now().UTC())
 	limits, _ := scrape.PlanLimits("business")
 	client, err := scrape.NewClient(scrape.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",

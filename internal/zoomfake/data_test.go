@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 func allMeetings(s *Server, from, to time.Time) []Meeting {
@@ -140,7 +142,7 @@ func TestGenerationAtMonthStart(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	clock := &fakeClock{t: testNow}
+	clock := testenv.NewClock(testNow)
 	fake := New(Options{Seed: 1, Now: clock.Now, RateLimits: true})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()

@@ -7,47 +7,25 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
 
 // testNow is mid-month so the current month has room for the heavy user.
 var testNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 type env struct {
 	t     *testing.T
 	fake  *Server
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *testenv.Clock
 }
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	clock := &fakeClock{t: testNow}
+	clock := testenv.NewClock(testNow)
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
