@@ -32,6 +32,7 @@ const (
 // token the fake issues.
 type zoomProxy struct {
 	fake *zoomfake.Server
+	now  func() time.Time // the fake's clock, which the exporter shares
 
 	mu          sync.Mutex
 	qpsBurst    int           // the next qpsBurst per-user report requests get a per-second 429
@@ -52,7 +53,7 @@ func (z *zoomProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		z.heavySeen++
 		if z.dailyFor > 0 {
 			// Retry-After has whole seconds: the window ends on one.
-			z.dailyUntil = time.Now().Add(z.dailyFor).Truncate(time.Second).Add(time.Second)
+			z.dailyUntil = z.now().Add(z.dailyFor).Truncate(time.Second).Add(time.Second)
 			z.dailyFor = 0
 		}
 	}
@@ -63,7 +64,7 @@ func (z *zoomProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		z.mu.Unlock()
 		writeZoom429(w, "QPS", 10, "", zoomQPSMessage)
 		return
-	case heavy && time.Now().Before(z.dailyUntil):
+	case heavy && z.now().Before(z.dailyUntil):
 		z.dailyServed++
 		until := z.dailyUntil
 		z.mu.Unlock()
@@ -344,15 +345,15 @@ func logSince(p *exporterProcess, offset int, want ...string) bool {
 // goroutines and open files are back where they started.
 func TestFaultsKeepTruth(t *testing.T) {
 	t.Parallel()
-	fake := zoomfake.New(zoomfake.Options{Seed: 808, Users: 12, HeavyUserMeetings: 400})
-	zoom := &zoomProxy{fake: fake}
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 808, Users: 12, HeavyUserMeetings: 400})
+	zoom := &zoomProxy{fake: fake, now: clock.Now}
 	srv := httptest.NewServer(zoom)
 	t.Cleanup(srv.Close)
-	p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}, fakeArgs(srv)...)
+	p := startExporter(t, fakeEnv(clock, zoomfake.DefaultClientSecret), fakeArgs(srv)...)
 
 	w := newWatcher(t, p)
 	base := w.scrape()
-	if n := compareFamilies(t, base, groundTruth(fake, time.Now().UTC())); n > 0 {
+	if n := compareFamilies(t, base, groundTruth(fake, clock.Now())); n > 0 {
 		t.Fatalf("%d series differ from the ground truth before any fault", n)
 	}
 	checkHealth(t, base, 12)
@@ -360,7 +361,7 @@ func TestFaultsKeepTruth(t *testing.T) {
 	t.Logf("baseline: %v goroutines, %v open files", baseline.goroutines, baseline.fds)
 
 	users := fake.Users()
-	now := time.Now().UTC()
+	now := clock.Now()
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	seq := 0
@@ -373,7 +374,7 @@ func TestFaultsKeepTruth(t *testing.T) {
 		})
 	}
 	grow := func(u zoomfake.User) {
-		m := fake.Meetings(u.ID, month, today, "past")[0]
+		m := firstMeeting(t, fake, u, month, today)
 		fake.UpdateMeeting(m.UUID, func(m *zoomfake.Meeting) { m.TotalMinutes += 30; m.Participants++ })
 	}
 
@@ -465,7 +466,7 @@ func TestFaultsKeepTruth(t *testing.T) {
 
 	t.Run("recovery", func(t *testing.T) {
 		fams := w.until(90*time.Second, "zoom_up 1 once Zoom is well", func(fams map[string]*dto.MetricFamily) bool { return up(fams) == 1 })
-		if n := compareFamilies(t, fams, groundTruth(fake, time.Now().UTC())); n > 0 {
+		if n := compareFamilies(t, fams, groundTruth(fake, clock.Now())); n > 0 {
 			t.Errorf("%d series differ from the ground truth after the faults", n)
 		}
 	})
@@ -490,7 +491,7 @@ func TestFaultsKeepTruth(t *testing.T) {
 		if got := series(fams["zoom_api_heavy_paused_until_timestamp_seconds"])[""]; got != 0 {
 			t.Errorf("a per-second 429 paused Heavy calls until %v", got)
 		}
-		if n := compareFamilies(t, fams, groundTruth(fake, time.Now().UTC())); n > 0 {
+		if n := compareFamilies(t, fams, groundTruth(fake, clock.Now())); n > 0 {
 			t.Errorf("%d series differ from the ground truth after the storm", n)
 		}
 	})
@@ -513,17 +514,15 @@ func TestFaultsDailyQuota(t *testing.T) {
 
 	t.Run("quota spent until midnight", func(t *testing.T) {
 		t.Parallel()
-		now := time.Now().UTC()
-		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-		if midnight.Sub(now) < 3*time.Minute {
-			t.Skip("too close to 00:00 UTC, when Zoom's daily counters reset")
-		}
 		// One Heavy call a day: the first refresh's hosts report gets it,
-		// the per-user reports get the daily 429.
-		fake := zoomfake.New(zoomfake.Options{Seed: 909, Users: 6, HeavyUserMeetings: 30, DailyHeavyLimit: 1})
+		// the per-user reports get the daily 429. The clock is pinned at
+		// noon, far from 00:00 UTC when Zoom's daily counters reset.
+		fake, clock := pinnedFake(zoomfake.Options{Seed: 909, Users: 6, HeavyUserMeetings: 30, DailyHeavyLimit: 1})
+		now := clock.Now()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 		srv := httptest.NewServer(fake)
 		t.Cleanup(srv.Close)
-		p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}, fakeArgs(srv)...)
+		p := startExporter(t, fakeEnv(clock, zoomfake.DefaultClientSecret), fakeArgs(srv)...)
 		w := newWatcher(t, p)
 		fams := w.scrape()
 		if got := up(fams); got != 0 {
@@ -558,16 +557,16 @@ func TestFaultsDailyQuota(t *testing.T) {
 
 	t.Run("pause ends at Retry-After", func(t *testing.T) {
 		t.Parallel()
-		fake := zoomfake.New(zoomfake.Options{Seed: 910, Users: 6, HeavyUserMeetings: 30})
-		zoom := &zoomProxy{fake: fake}
+		fake, clock := pinnedFake(zoomfake.Options{Seed: 910, Users: 6, HeavyUserMeetings: 30})
+		zoom := &zoomProxy{fake: fake, now: clock.Now}
 		srv := httptest.NewServer(zoom)
 		t.Cleanup(srv.Close)
-		p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}, fakeArgs(srv)...)
+		p := startExporter(t, fakeEnv(clock, zoomfake.DefaultClientSecret), fakeArgs(srv)...)
 		w := newWatcher(t, p)
 		for i, u := range fake.Users() {
 			fake.AddMeeting(zoomfake.Meeting{
 				UUID: fmt.Sprintf("daily/%d==", i), ID: 85000000000 + int64(i), Type: 2, HostID: u.ID,
-				Start: time.Now().Add(-2 * time.Hour), End: time.Now().Add(-time.Hour),
+				Start: clock.Now().Add(-2 * time.Hour), End: clock.Now().Add(-time.Hour),
 				DurationMinutes: 45, TotalMinutes: 90, Participants: 2,
 			})
 		}
@@ -583,7 +582,7 @@ func TestFaultsDailyQuota(t *testing.T) {
 		}
 		ts := userTimestamps(fams)
 		fams = w.until(60*time.Second, "the pause to end and a full refresh", func(fams map[string]*dto.MetricFamily) bool {
-			if time.Now().Before(until) {
+			if clock.Now().Before(until) {
 				if _, _, h := zoom.counts(); h != heavy {
 					t.Errorf("a Heavy call left during the pause (%d, then %d)", heavy, h)
 				}
@@ -596,7 +595,7 @@ func TestFaultsDailyQuota(t *testing.T) {
 			}
 			return up(fams) == 1
 		})
-		if n := compareFamilies(t, fams, groundTruth(fake, time.Now().UTC())); n > 0 {
+		if n := compareFamilies(t, fams, groundTruth(fake, clock.Now())); n > 0 {
 			t.Errorf("%d series differ from the ground truth after the pause", n)
 		}
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/config"
 	"github.com/zoomexporter/zoom_exporter/internal/demo"
+	"github.com/zoomexporter/zoom_exporter/internal/fakeclock"
 	"github.com/zoomexporter/zoom_exporter/internal/logging"
 	"github.com/zoomexporter/zoom_exporter/internal/statuspage"
 	"github.com/zoomexporter/zoom_exporter/scrape"
@@ -106,11 +107,22 @@ func run() int {
 		return 1
 	}
 
+	// Tests against a fake Zoom may set the date; real Zoom gets the real one.
+	clockURL := cfg.Zoom.APIURL
+	if cfg.Demo {
+		clockURL = demo.LoopbackURL
+	}
+	now, err := fakeclock.FromEnv(os.Getenv(fakeclock.EnvVar), clockURL)
+	if err != nil {
+		level.Error(logger).Log("msg", "Invalid clock", "err", err)
+		return 1
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	if cfg.Demo {
-		account, err := demo.Start(ctx, demo.Options{}, logger)
+		account, err := demo.Start(ctx, demo.Options{Now: now}, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "Cannot start the demo account", "err", err)
 			return 1
@@ -134,6 +146,7 @@ func run() int {
 		DailyBudget:  budget,
 		Timeout:      time.Duration(cfg.Zoom.RequestTimeout),
 		MaxRetries:   cfg.Zoom.MaxRetries,
+		Now:          now,
 		Logger:       log.With(logger, "component", "zoom_client"),
 		Registerer:   reg,
 	})
@@ -165,6 +178,7 @@ func run() int {
 		ReportType:   cfg.Scrape.ReportType,
 		Concurrency:  cfg.Scrape.Concurrency,
 		FullInterval: time.Duration(cfg.Scrape.FullInterval),
+		Now:          now,
 		Logger:       log.With(logger, "component", "scraper"),
 		Store:        st,
 		Owns:         func(key string) bool { return scrape.ShardOf(key, *totalShards) == *shard },

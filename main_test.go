@@ -109,6 +109,20 @@ func zoomArgs(base string) []string {
 	}
 }
 
+// pinnedFake builds a fake Zoom account whose clock starts at
+// testenv.MidMonth and runs on: the test holds whatever today's date is.
+func pinnedFake(opts zoomfake.Options) (*zoomfake.Server, *testenv.RunningClock) {
+	clock := testenv.NewRunningClock(testenv.MidMonth)
+	opts.Now = clock.Now
+	return zoomfake.New(opts), clock
+}
+
+// fakeEnv is the environment of an exporter run against a pinned fake: the
+// client secret, and the fake's clock (read now, just before the launch).
+func fakeEnv(clock *testenv.RunningClock, secret string) []string {
+	return []string{"ZOOM_CLIENT_SECRET=" + secret, testenv.FakeNowEnv(clock)}
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -180,16 +194,15 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// defaultGracePeriod is --scrape.grace-period's default.
+const defaultGracePeriod = 48 * time.Hour
+
 // groundTruth computes, from the fake's own data, what a correct exporter
-// must serve for the past report type at time now with a 48h grace period.
+// must serve for the past report type at time now with the default grace
+// period.
 func groundTruth(fake *zoomfake.Server, now time.Time) expected {
 	want := expected{}
-	cur := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	windows := [][2]time.Time{{cur, today}}
-	if now.Sub(cur) < 48*time.Hour {
-		windows = append(windows, [2]time.Time{cur.AddDate(0, -1, 0), cur.AddDate(0, 0, -1)})
-	}
+	windows := reportWindows(now, defaultGracePeriod)
 	for _, u := range fake.Users() {
 		want.add("zoom_user_info", fmt.Sprintf("dept=%s,license=%s,user=%s", u.Dept, scrape.LicenseName(u.Type), u.Email), 1)
 		for i, w := range windows {
@@ -227,6 +240,20 @@ func groundTruth(fake *zoomfake.Server, now time.Time) expected {
 	return want
 }
 
+// reportWindows are the report date ranges, [from, to] inclusive, that an
+// exporter refreshes at now: this month up to today, and the previous month
+// whole while the grace period after the 1st lasts. The current month first.
+func reportWindows(now time.Time, grace time.Duration) [][2]time.Time {
+	now = now.UTC()
+	cur := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	windows := [][2]time.Time{{cur, today}}
+	if now.Sub(cur) < grace {
+		windows = append(windows, [2]time.Time{cur.AddDate(0, -1, 0), cur.AddDate(0, 0, -1)})
+	}
+	return windows
+}
+
 func compareFamilies(t *testing.T, families map[string]*dto.MetricFamily, want expected) (mismatches int) {
 	t.Helper()
 	for family, wantSeries := range want {
@@ -252,14 +279,14 @@ func compareFamilies(t *testing.T, families map[string]*dto.MetricFamily, want e
 }
 
 func TestEndToEndAgainstFakeZoom(t *testing.T) {
-	fake := zoomfake.New(zoomfake.Options{Seed: 42, Users: 22, HeavyUserMeetings: 700})
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 42, Users: 22, HeavyUserMeetings: 700})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret},
+	p := startExporter(t, fakeEnv(clock, zoomfake.DefaultClientSecret),
 		append(zoomArgs(srv.URL), "--scrape.interval=10s", "--log.level=debug")...)
 
 	families := scrapeMetrics(t, p.base)
-	now := time.Now().UTC()
+	now := clock.Now()
 	want := groundTruth(fake, now)
 	if len(want["zoom_month_meetings"]) < 40 || len(want["zoom_user_info"]) != 22 {
 		t.Fatalf("ground truth too thin to prove anything: %d month series, %d users", len(want["zoom_month_meetings"]), len(want["zoom_user_info"]))
@@ -293,7 +320,7 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 	// exactly the right amount.
 	host := fake.Users()[5]
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	existing := fake.Meetings(host.ID, cur, today, scrape.ReportPast)[0]
+	existing := firstMeeting(t, fake, host, cur, today)
 	before := series(families["zoom_meeting_participant_seconds_total"])
 	fake.AddMeeting(zoomfake.Meeting{
 		UUID: "e2e/new+meeting==", ID: 87654321012, Type: 8, HostID: host.ID,
@@ -309,7 +336,7 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 		return series(scrapeMetrics(t, p.base)["zoom_meetings_total"])[newKey] > series(families["zoom_meetings_total"])[newKey]
 	})
 	after := scrapeMetrics(t, p.base)
-	if n := compareFamilies(t, after, groundTruth(fake, time.Now().UTC())); n > 0 {
+	if n := compareFamilies(t, after, groundTruth(fake, clock.Now())); n > 0 {
 		t.Errorf("%d series differ from the ground truth after the changes", n)
 	}
 	existingKey := "type=" + scrape.TypeName(existing.Type) + ",user=" + host.Email
@@ -338,6 +365,17 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 	if strings.Contains(p.output.String(), zoomfake.DefaultClientSecret) {
 		t.Error("the client secret appears in the logs")
 	}
+}
+
+// firstMeeting returns host's first past meeting between from and to, and
+// fails the test (rather than panic) when the fake has none.
+func firstMeeting(t *testing.T, fake *zoomfake.Server, host zoomfake.User, from, to time.Time) zoomfake.Meeting {
+	t.Helper()
+	ms := fake.Meetings(host.ID, from, to, scrape.ReportPast)
+	if len(ms) == 0 {
+		t.Fatalf("the fake has no past meeting of %s from %s to %s: the test needs one", host.Email, from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	return ms[0]
 }
 
 func checkHealth(t *testing.T, families map[string]*dto.MetricFamily, users int) {

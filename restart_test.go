@@ -61,7 +61,7 @@ func (b *blockingZoom) releaseAll() {
 // counter against the fake's ground truth; then meetings arrive while it is
 // stopped and are counted exactly once after the next start.
 func TestRestartNothingLostNothingTwice(t *testing.T) {
-	fake := zoomfake.New(zoomfake.Options{Seed: 77, Users: 20, HeavyUserMeetings: 650})
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 77, Users: 20, HeavyUserMeetings: 650})
 	zoom := &blockingZoom{fake: fake}
 	srv := httptest.NewServer(zoom)
 	t.Cleanup(srv.Close)
@@ -72,9 +72,9 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 		"--zoom.max-retries=0",
 		"--storage.path="+storage,
 	)
-	env := []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}
+	env := func() []string { return fakeEnv(clock, zoomfake.DefaultClientSecret) }
 	users := fake.Users()
-	now := time.Now().UTC()
+	now := clock.Now()
 	addMeeting := func(host zoomfake.User, uuid string, typ int) {
 		fake.AddMeeting(zoomfake.Meeting{
 			UUID: uuid, ID: 81234567890, Type: typ, HostID: host.ID,
@@ -84,12 +84,12 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 	}
 	checkTruth := func(p *exporterProcess, when string) {
 		t.Helper()
-		if n := compareFamilies(t, scrapeMetrics(t, p.base), groundTruth(fake, time.Now().UTC())); n > 0 {
+		if n := compareFamilies(t, scrapeMetrics(t, p.base), groundTruth(fake, clock.Now())); n > 0 {
 			t.Fatalf("%s: %d series differ from the fake's ground truth", when, n)
 		}
 	}
 
-	first := startExporter(t, env, args...)
+	first := startExporter(t, env(), args...)
 	checkTruth(first, "first run")
 	before := counterFamilies(groundTruth(fake, now))
 
@@ -115,7 +115,7 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 	// Restart while Zoom's reports fail: what is served can only come from
 	// the store, and must already be the whole truth.
 	fake.InjectFault(zoomfake.Fault{Kind: zoomfake.FaultServerError, Status: 503, Path: "/v2/report/"})
-	second := startExporter(t, env, args...)
+	second := startExporter(t, env(), args...)
 	restored := scrapeMetrics(t, second.base)
 	if got := series(restored["zoom_up"])[""]; got != 0 {
 		t.Errorf("zoom_up = %v while every report fails", got)
@@ -123,7 +123,7 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 	// Each user's refresh commits in one transaction: every per-user
 	// series is restored either as before the killed refresh or as after
 	// it, never in between, never doubled; the held user is as before.
-	after := counterFamilies(groundTruth(fake, time.Now().UTC()))
+	after := counterFamilies(groundTruth(fake, clock.Now()))
 	for family, want := range after {
 		got := series(restored[family])
 		for key, v := range want {
@@ -161,15 +161,15 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 	second.done <- nil
 	addMeeting(users[7], "while/down==", 2)
 	cur := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	grown := fake.Meetings(users[8].ID, cur, now, "past")[0]
+	grown := firstMeeting(t, fake, users[8], cur, now)
 	fake.UpdateMeeting(grown.UUID, func(m *zoomfake.Meeting) { m.TotalMinutes += 100 })
 
-	third := startExporter(t, env, args...)
+	third := startExporter(t, env(), args...)
 	checkTruth(third, "after meetings arrived while stopped")
 
 	// A second exporter on the same store fails fast with a clear message.
 	cmd := exec.Command(binary, append(args, "--web.listen-address="+freeAddress(t))...)
-	cmd.Env = append(cmd.Environ(), env...)
+	cmd.Env = append(cmd.Environ(), env()...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err == nil {

@@ -55,11 +55,11 @@ func fetch(t *testing.T, url string) (int, string) {
 // the landing page and the status page.
 func TestSecretsNeverShown(t *testing.T) {
 	t.Parallel()
-	fake := zoomfake.New(zoomfake.Options{Seed: 4242, Users: 6, HeavyUserMeetings: 40, ClientSecret: recognisableSecret})
-	zoom := &zoomProxy{fake: fake}
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 4242, Users: 6, HeavyUserMeetings: 40, ClientSecret: recognisableSecret})
+	zoom := &zoomProxy{fake: fake, now: clock.Now}
 	srv := httptest.NewServer(zoom)
 	t.Cleanup(srv.Close)
-	p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + recognisableSecret}, fakeArgs(srv, "--log.level=debug")...)
+	p := startExporter(t, fakeEnv(clock, recognisableSecret), fakeArgs(srv, "--log.level=debug")...)
 	w := newWatcher(t, p)
 
 	phases := []struct {

@@ -124,10 +124,10 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 3, HeavyUserMeetings: 20})
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 5, Users: 3, HeavyUserMeetings: 20})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	env := []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}
+	env := fakeEnv(clock, zoomfake.DefaultClientSecret)
 	args := fakeArgs(srv, "--web.config.file="+webConfig)
 
 	check := exec.Command(binary, append(args, "--config.check")...)
@@ -211,10 +211,10 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 // ReadHeaderTimeout, so slow clients cannot hold connections open forever.
 func TestSlowClientCutOff(t *testing.T) {
 	t.Parallel()
-	fake := zoomfake.New(zoomfake.Options{Seed: 6, Users: 2, HeavyUserMeetings: 10})
+	fake, clock := pinnedFake(zoomfake.Options{Seed: 6, Users: 2, HeavyUserMeetings: 10})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	p := startExporter(t, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}, fakeArgs(srv)...)
+	p := startExporter(t, fakeEnv(clock, zoomfake.DefaultClientSecret), fakeArgs(srv)...)
 	addr := strings.TrimPrefix(p.base, "http://")
 	t.Run("half a header", func(t *testing.T) {
 		t.Parallel()

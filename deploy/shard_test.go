@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
@@ -24,13 +25,14 @@ var (
 func TestShardsSplitTheAccount(t *testing.T) {
 	t.Parallel()
 	needBinary(t)
-	fake := zoomfake.New(zoomfake.Options{Seed: 7, Users: 40, HeavyUserMeetings: 30})
+	clock := testenv.NewRunningClock(testenv.MidMonth)
+	fake := zoomfake.New(zoomfake.Options{Seed: 7, Users: 40, HeavyUserMeetings: 30, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 
 	run := func(shard, total int) (users []string, budget int) {
 		addr := freeAddress(t)
-		p := startBinary(t, addr, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret},
+		p := startBinary(t, addr, []string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret, testenv.FakeNowEnv(clock)},
 			"--web.listen-address="+addr,
 			"--storage.path="+t.TempDir(),
 			"--zoom.api-url="+srv.URL+"/v2",

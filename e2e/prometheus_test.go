@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
@@ -62,10 +63,13 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	// The fake Zoom account. Its quiet users host nothing this month; the
 	// licensed ones among them are what "licensed users idle this month"
 	// must list, so new meetings go to the other users only.
-	fake := zoomfake.New(zoomfake.Options{Seed: 6, Users: 20})
+	// The fake and the exporter share a clock pinned mid-month, whatever
+	// today is; ahead of Prometheus's wall clock (see testenv.NextMidMonth).
+	clock := testenv.NewRunningClock(testenv.NextMidMonth(time.Now()))
+	fake := zoomfake.New(zoomfake.Options{Seed: 6, Users: 20, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	now := time.Now().UTC()
+	now := clock.Now()
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	var hosts []string
@@ -85,7 +89,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 
 	exporterAddr := freeAddress(t)
 	startProcess(t, "zoom_exporter", tmp, exporterAddr, "/-/ready",
-		[]string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret}, binary,
+		[]string{"ZOOM_CLIENT_SECRET=" + zoomfake.DefaultClientSecret, testenv.FakeNowEnv(clock)}, binary,
 		"--web.listen-address="+exporterAddr,
 		"--zoom.api-url="+srv.URL+"/v2",
 		"--zoom.token-url="+srv.URL+"/oauth/token",
@@ -99,7 +103,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	// increases and quantiles over the short history have something to show.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go addMeetings(ctx, fake, hosts)
+	go addMeetings(ctx, fake, clock.Now, hosts)
 
 	// Alertmanager with the example configuration as it is.
 	amAddr := freeAddress(t)
@@ -146,15 +150,15 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 
 // addMeetings adds a meeting every second, hosted in turn by each of hosts,
 // with types, lengths, sizes and features that vary.
-func addMeetings(ctx context.Context, fake *zoomfake.Server, hosts []string) {
+func addMeetings(ctx context.Context, fake *zoomfake.Server, clock func() time.Time, hosts []string) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-tick.C:
-			now = now.UTC()
+		case <-tick.C:
+			now := clock().UTC()
 			start := now.Add(-40 * time.Minute)
 			if midnight := now.Truncate(24 * time.Hour); start.Before(midnight) {
 				start = midnight // stay in today's (and this month's) report

@@ -305,17 +305,18 @@ func TestDailyLimitPausesHeavyOnly(t *testing.T) {
 
 func TestPerSecondLimitAbsorbed(t *testing.T) {
 	t.Parallel()
-	// Real clock: the fake counts calls per wall-clock second. Our pacer is
+	// A running clock: the fake counts calls per second as they pass. Our pacer is
 	// set far above the plan so that Zoom's 429s do happen.
-	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 30, RateLimits: true})
+	clock := testenv.NewRunningClock(testNow)
+	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 30, RateLimits: true, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	env := newTestEnvFor(t, fake, srv, testenv.NewClock(time.Now()), func(c *ClientConfig) {
-		c.Now = time.Now
+	env := newTestEnvFor(t, fake, srv, testenv.NewClock(testNow), func(c *ClientConfig) {
+		c.Now = clock.Now
 		c.RetryBaseDelay = 200 * time.Millisecond
 		c.MaxQPSRetries = 10
 	})
-	now := time.Now().UTC()
+	now := clock.Now()
 	from, to := monthWindow(now)
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)
@@ -345,14 +346,15 @@ func TestPerSecondLimitAbsorbed(t *testing.T) {
 
 func TestPacerKeepsUnderPlanLimit(t *testing.T) {
 	t.Parallel()
-	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 25, RateLimits: true})
+	clock := testenv.NewRunningClock(testNow)
+	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: 25, RateLimits: true, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	env := newTestEnvFor(t, fake, srv, testenv.NewClock(time.Now()), func(c *ClientConfig) {
-		c.Now = time.Now
+	env := newTestEnvFor(t, fake, srv, testenv.NewClock(testNow), func(c *ClientConfig) {
+		c.Now = clock.Now
 		c.Limits, _ = PlanLimits("pro")
 	})
-	now := time.Now().UTC()
+	now := clock.Now()
 	from, to := monthWindow(now)
 	var wg sync.WaitGroup
 	for _, u := range fake.Users()[:25] {

@@ -28,7 +28,12 @@ type Options struct {
 	Users int
 	// MeetingEvery is how often a new meeting ends somewhere in the account.
 	MeetingEvery time.Duration
+	// Now is the account's clock (default time.Now).
+	Now func() time.Time
 }
+
+// LoopbackURL is where the demo's fake Zoom listens (on a port of its own).
+const LoopbackURL = "http://127.0.0.1"
 
 // Start serves a simulated account on 127.0.0.1 until ctx ends.
 func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) {
@@ -38,7 +43,10 @@ func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) 
 	if o.MeetingEvery <= 0 {
 		o.MeetingEvery = 10 * time.Second
 	}
-	fake := zoomfake.New(zoomfake.Options{Seed: time.Now().UnixNano(), Users: o.Users, HeavyUserMeetings: 400})
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	fake := zoomfake.New(zoomfake.Options{Seed: time.Now().UnixNano(), Users: o.Users, HeavyUserMeetings: 400, Now: o.Now})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -59,8 +67,8 @@ func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) 
 				defer cancel()
 				_ = srv.Shutdown(shutdownCtx)
 				return
-			case now := <-ticker.C:
-				fake.AddRandomMeetings(now, 1)
+			case <-ticker.C:
+				fake.AddRandomMeetings(o.Now(), 1)
 			}
 		}
 	}()

@@ -77,10 +77,13 @@ func heavyCalls(f *zoomfake.Server) int {
 // the wall clock, Business plan so that the cold start of 10,000 users takes
 // minutes, not a quarter of an hour).
 func callsPerCycle(users, cycles int) error {
-	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: users, RateLimits: true, Plan: zoomfake.PlanBusiness})
+	// The fake's clock runs (its per-second limits need real seconds); the
+	// scraper's is moved by hand. Both start mid-month, whatever today is.
+	fakeClock := testenv.NewRunningClock(testenv.MidMonth)
+	fake := zoomfake.New(zoomfake.Options{Seed: 5, Users: users, RateLimits: true, Plan: zoomfake.PlanBusiness, Now: fakeClock.Now})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	clk := testenv.NewClock(time.Now().UTC())
+	clk := testenv.NewClock(testenv.MidMonth)
 	limits, _ := scrape.PlanLimits("business")
 	client, err := scrape.NewClient(scrape.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
@@ -109,7 +112,7 @@ func callsPerCycle(users, cycles int) error {
 		changed := users / 20
 		for i, idx := range rng.Perm(len(all))[:changed] {
 			host := all[idx]
-			end := time.Now().UTC().Add(-time.Minute)
+			end := fakeClock.Now().Add(-time.Minute)
 			fake.AddMeeting(zoomfake.Meeting{
 				UUID: fmt.Sprintf("bench/%d/%d/%d==", users, c, i), ID: 95000000000 + int64(c*100000+i), Type: 2, HostID: host.ID,
 				Start: end.Add(-30 * time.Minute), End: end, DurationMinutes: 30, TotalMinutes: 90, Participants: 3,
@@ -119,7 +122,7 @@ func callsPerCycle(users, cycles int) error {
 		before := heavyCalls(fake)
 		s.Refresh(ctx)
 		ours := heavyCalls(fake) - before
-		now := time.Now().UTC()
+		now := fakeClock.Now()
 		monthFrom := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 		hosts := 0
 		for _, u := range all {
@@ -142,20 +145,21 @@ func callsPerCycle(users, cycles int) error {
 
 // coldStart times the first refresh of a new exporter on real time, Pro plan.
 func coldStart(users int, reportType string) error {
-	fake := zoomfake.New(zoomfake.Options{Seed: 9, Users: users, RateLimits: true, Plan: zoomfake.PlanPro})
+	clock := testenv.NewRunningClock(testenv.MidMonth)
+	fake := zoomfake.New(zoomfake.Options{Seed: 9, Users: users, RateLimits: true, Plan: zoomfake.PlanPro, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	limits, _ := scrape.PlanLimits("pro")
 	client, err := scrape.NewClient(scrape.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
 		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-		Limits: limits, RetryBaseDelay: 200 * time.Millisecond,
+		Limits: limits, RetryBaseDelay: 200 * time.Millisecond, Now: clock.Now,
 	})
 	if err != nil {
 		return err
 	}
 	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
-		Concurrency: 8, ReportType: reportType})
+		Concurrency: 8, ReportType: reportType, Now: clock.Now})
 	if err != nil {
 		return err
 	}

@@ -52,9 +52,13 @@ const (
 
 // Options configures a fake server. Zero values select the defaults.
 type Options struct {
-	Seed  int64            // seeds all synthetic data: same Seed and Now give the same account
-	Users int              // active users (default 25); 2 inactive and 1 pending user are added
-	Now   func() time.Time // clock for every time rule (default time.Now)
+	Seed  int64 // seeds all synthetic data: same Seed and Now give the same account
+	Users int   // active users (default 25); 2 inactive and 1 pending user are added
+	// Now is the clock of every time rule and of the generated data. It is
+	// required: the account depends on the date (this month's meetings lie
+	// between the 1st and Now), so a test pins it rather than reading the
+	// wall clock; the demo passes time.Now.
+	Now func() time.Time
 
 	AccountID, ClientID, ClientSecret string // defaults DefaultAccountID, DefaultClientID, DefaultClientSecret
 
@@ -113,7 +117,7 @@ type Server struct {
 // opts.Users, opts.HeavyUserMeetings and the clock's time at this call.
 func New(opts Options) *Server {
 	if opts.Now == nil {
-		opts.Now = time.Now
+		panic("zoomfake.New: Options.Now is required; pin the clock (testenv.NewClock or testenv.NewRunningClock) so the account does not depend on today's date")
 	}
 	if opts.Users <= 0 {
 		opts.Users = DefaultUsers
