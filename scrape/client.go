@@ -314,7 +314,7 @@ func (c *Client) send(ctx context.Context, req request, token string) (int, http
 		return 0, nil, nil, fmt.Errorf("reading HTTP %d response: %w", resp.StatusCode, err)
 	}
 	c.observe(req.endpoint, strconv.Itoa(resp.StatusCode), start)
-	c.recordQuota(resp.Header)
+	c.recordQuota(resp.StatusCode, resp.Header)
 	return resp.StatusCode, resp.Header, body, nil
 }
 
@@ -345,16 +345,24 @@ func (c *Client) observe(endpoint, code string, start time.Time) {
 	c.metrics.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 }
 
-// recordQuota keeps the daily quota Zoom reports, when it reports one.
-func (c *Client) recordQuota(h http.Header) {
-	if !strings.EqualFold(h.Get("X-RateLimit-Type"), "Daily-limit") {
+// recordQuota keeps the daily quota Zoom reports, when it reports one: a
+// daily 429 says X-RateLimit-Type: Daily-limit, and successful answers carry
+// no Type at all (recorded from real Zoom: scrape/testdata/zoomspec/
+// ratelimit_headers.md), their Remaining counting down the day's quota of
+// their category. Only Heavy has a daily quota we spend.
+func (c *Client) recordQuota(status int, h http.Header) {
+	typ, cat := h.Get("X-RateLimit-Type"), h.Get("X-RateLimit-Category")
+	switch {
+	case strings.EqualFold(typ, "Daily-limit"):
+	case typ == "" && status >= 200 && status < 300 && strings.EqualFold(cat, string(categoryHeavy)):
+		cat = string(categoryHeavy)
+	default:
 		return
 	}
-	remaining, err := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
-	if err != nil {
+	remaining, err := strconv.Atoi(strings.TrimSpace(h.Get("X-RateLimit-Remaining")))
+	if err != nil || remaining < 0 {
 		return
 	}
-	cat := h.Get("X-RateLimit-Category")
 	if cat == "" {
 		cat = "unknown"
 	}

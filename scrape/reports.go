@@ -57,20 +57,44 @@ type HostActivity struct {
 	MeetingMinutes int    `json:"meeting_minutes"`
 }
 
-type meetingsPage struct {
-	NextPageToken string    `json:"next_page_token"`
-	TotalRecords  int       `json:"total_records"`
-	Meetings      []Meeting `json:"meetings"`
+// paging is what every listing page says about the listing: Zoom pages by
+// next_page_token, and some real answers by page_number and page_count with
+// no token (zoom-api.md section 2). total_records is a pointer: absent is not 0.
+type paging struct {
+	NextPageToken string `json:"next_page_token"`
+	PageNumber    int    `json:"page_number"`
+	PageCount     int    `json:"page_count"`
+	TotalRecords  *int   `json:"total_records"`
 }
+
+func (p *paging) page() *paging { return p }
+
+type meetingsPage struct {
+	paging
+	Meetings []Meeting `json:"meetings"`
+}
+
+func (p *meetingsPage) rows() int { return len(p.Meetings) }
 
 type usersPage struct {
-	NextPageToken string `json:"next_page_token"`
-	Users         []User `json:"users"`
+	paging
+	Users []User `json:"users"`
 }
 
+func (p *usersPage) rows() int { return len(p.Users) }
+
 type hostsPage struct {
-	NextPageToken string         `json:"next_page_token"`
-	Users         []HostActivity `json:"users"`
+	paging
+	Users []HostActivity `json:"users"`
+}
+
+func (p *hostsPage) rows() int { return len(p.Users) }
+
+// listingPage is a page type listAll can follow.
+type listingPage[P any] interface {
+	*P
+	page() *paging
+	rows() int
 }
 
 // UserMeetings returns every meeting of the report of userID (an id or
@@ -86,7 +110,7 @@ func (c *Client) UserMeetings(ctx context.Context, userID string, from, to time.
 		query:    url.Values{"from": {date(from)}, "to": {date(to)}, "type": {reportType}},
 		category: categoryHeavy,
 	}
-	pages, err := listAll(ctx, c, req, func(p *meetingsPage) string { return p.NextPageToken })
+	pages, err := listAll[meetingsPage](ctx, c, req)
 	if err != nil {
 		return nil, fmt.Errorf("report for user %s: %w", userID, err)
 	}
@@ -113,7 +137,7 @@ func (c *Client) ActiveUsers(ctx context.Context) ([]User, error) {
 		query:    url.Values{"status": {"active"}},
 		category: categoryMedium,
 	}
-	pages, err := listAll(ctx, c, req, func(p *usersPage) string { return p.NextPageToken })
+	pages, err := listAll[usersPage](ctx, c, req)
 	if err != nil {
 		return nil, fmt.Errorf("listing active users: %w", err)
 	}
@@ -133,7 +157,7 @@ func (c *Client) ActiveHosts(ctx context.Context, from, to time.Time) ([]HostAct
 		query:    url.Values{"type": {"active"}, "from": {date(from)}, "to": {date(to)}},
 		category: categoryHeavy,
 	}
-	pages, err := listAll(ctx, c, req, func(p *hostsPage) string { return p.NextPageToken })
+	pages, err := listAll[hostsPage](ctx, c, req)
 	if err != nil {
 		return nil, fmt.Errorf("active hosts report: %w", err)
 	}
@@ -144,27 +168,35 @@ func (c *Client) ActiveHosts(ctx context.Context, from, to time.Time) ([]HostAct
 	return hosts, nil
 }
 
-// listAll follows next_page_token to the end, with page_size=300 and the
-// same other parameters on every page. When Zoom says the page token is
+// listAll reads a whole listing, with page_size=300 and the same other
+// parameters on every page. It follows next_page_token; a listing whose
+// first page has no token but says page_number < page_count is followed by
+// page_number instead (never both: the deprecated page_number of a
+// token-paged listing is not to be trusted). When Zoom says a page token is
 // invalid or expired (400/300: tokens live 15 minutes), the listing starts
-// again from the first page, once.
-func listAll[P any](ctx context.Context, c *Client, req request, nextToken func(*P) string) ([]*P, error) {
+// again from the first page, once. A listing that ends with fewer rows than
+// its last page's total_records is incomplete: an error, not a short answer.
+func listAll[P any, PP listingPage[P]](ctx context.Context, c *Client, req request) ([]PP, error) {
 	restarted := false
-	var pages []*P
+	var pages []PP
 	pageToken := ""
+	pageNumber := 0 // > 0: the listing pages by number
 	for {
 		q := url.Values{}
 		for k, v := range req.query {
 			q[k] = v
 		}
 		q.Set("page_size", strconv.Itoa(pageSize))
-		if pageToken != "" {
+		switch {
+		case pageToken != "":
 			q.Set("next_page_token", pageToken)
+		case pageNumber > 0:
+			q.Set("page_number", strconv.Itoa(pageNumber))
 		}
 		pageReq := req
 		pageReq.query = q
 
-		page := new(P)
+		page := PP(new(P))
 		err := c.get(ctx, pageReq, page)
 		var apiErr *APIError
 		if pageToken != "" && !restarted && errors.As(err, &apiErr) && apiErr.Status == 400 && apiErr.Code == codeInvalidPageToken {
@@ -176,15 +208,55 @@ func listAll[P any](ctx context.Context, c *Client, req request, nextToken func(
 			return nil, err
 		}
 		pages = append(pages, page)
-		next := strings.TrimSpace(nextToken(page))
-		if next == "" {
-			return pages, nil
+		info := page.page()
+		next := strings.TrimSpace(info.NextPageToken)
+		if len(pages) == 1 && next == "" && info.PageNumber <= 1 && info.PageCount > 1 {
+			pageNumber = 1 // the page just read; the listing goes on by number
+		}
+		switch {
+		case pageNumber == 0 && next != "":
+			pageToken = next
+		case pageNumber > 0 && pageNumber < info.PageCount:
+			pageNumber++
+		default:
+			return pages, complete(req.endpoint, pages)
 		}
 		if len(pages) >= maxPages {
-			return nil, fmt.Errorf("zoom API %s: more than %d pages; refusing to follow more page tokens", req.endpoint, maxPages)
+			return nil, fmt.Errorf("zoom API %s: more than %d pages; refusing to follow more pages", req.endpoint, maxPages)
 		}
-		pageToken = next
 	}
+}
+
+// complete checks a finished listing against the total_records of its last
+// page, when Zoom gave one.
+func complete[PP interface {
+	page() *paging
+	rows() int
+}](endpoint string, pages []PP) error {
+	total := pages[len(pages)-1].page().TotalRecords
+	if total == nil {
+		return nil
+	}
+	rows := 0
+	for _, p := range pages {
+		rows += p.rows()
+	}
+	if rows < *total {
+		return &IncompleteListingError{Endpoint: endpoint, Rows: rows, TotalRecords: *total, Pages: len(pages)}
+	}
+	return nil
+}
+
+// IncompleteListingError is a listing that ended with fewer rows than Zoom
+// said it holds: what it did return is not trusted as the whole.
+type IncompleteListingError struct {
+	Endpoint           string
+	Rows, TotalRecords int
+	Pages              int
+}
+
+func (e *IncompleteListingError) Error() string {
+	return fmt.Sprintf("zoom API %s: the listing ended after %d page(s) with %d of the %d records its total_records announced; not trusting a partial listing", e.Endpoint, e.Pages, e.Rows, e.TotalRecords)
 }
 
 // date formats t as Zoom's yyyy-mm-dd, in UTC.

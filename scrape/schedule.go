@@ -13,10 +13,12 @@ import (
 // with every other app: one report call per user per refresh does not scale.
 // Each cycle the scheduler
 //   - sweeps the hosts report (GET /report/users?type=active, 300 hosts a
-//     call) and fetches the reports of only the users whose meetings,
-//     participants or meeting minutes changed, and of users never fetched;
-//     a user absent from the hosts report hosted nothing, so its report is
-//     known to be empty without a call;
+//     call) of each month refreshed and fetches the reports of only the users
+//     whose meetings, participants or meeting minutes changed, and of users
+//     never fetched; a user absent from the hosts report hosted nothing, so
+//     its report is known to be empty without a call. Changes are kept per
+//     month: within the grace period after a month turns, a user whose
+//     change is in one month has only that month's report fetched;
 //   - fetches every user again at least every --scrape.full-interval
 //     (oldest first), which catches what the hosts totals cannot show;
 //   - for report types the hosts report cannot see (pastOne, pastJoined),
@@ -57,15 +59,68 @@ func (s *Scraper) detectsChanges() bool { return s.conf.ReportType == ReportPast
 
 // cyclePlan is what one refresh cycle does.
 type cyclePlan struct {
-	fetch     []*userState // users whose reports are fetched
+	fetch     []userFetch  // users whose reports are fetched, and which months
 	confirmed []*userState // users the sweep showed unchanged (or empty): current without a call
 	deferred  int          // users that needed a fetch but did not fit the budget
 	swept     bool         // the hosts report was read
 	sweepErr  error
 }
 
-// planCycle decides which users to fetch this cycle, sweeping the hosts
-// report when change detection applies and the budget allows.
+// userFetch is one user's fetch in a cycle: the report windows to read.
+type userFetch struct {
+	user    *userState
+	windows []reportWindow
+}
+
+// dirtyWindows are the windows whose month a sweep showed changed for u and
+// that are not fetched yet.
+func dirtyWindows(u *userState, windows []reportWindow) []reportWindow {
+	var out []reportWindow
+	for _, w := range windows {
+		if u.dirty[monthKey(w.month)] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// fetchWindows are the windows a candidate's fetch reads. A user that is a
+// candidate only because sweeps showed changes (changesOnly) gets the months
+// that changed, and the current month too while its month-to-date figures
+// are not known (no sweep has shown it empty or unchanged since the month
+// began); every other candidate gets every window: one nothing is known
+// about, one due for full reconciliation, one GET /users does not list (its
+// own report is the only truth), and every user when the hosts report
+// cannot see the report type (round-robin).
+func (s *Scraper) fetchWindows(u *userState, windows []reportWindow, changesOnly bool, now time.Time) []reportWindow {
+	if !changesOnly || !s.detectsChanges() || u.info.ID == "" || s.due(u, windows, now) {
+		return windows
+	}
+	var out []reportWindow
+	for _, w := range windows {
+		if u.dirty[monthKey(w.month)] || (w.current && !u.monthOf.Equal(w.month)) {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		return windows
+	}
+	return out
+}
+
+// fetchCost is the Heavy calls fetching ws is expected to take: one a month,
+// or as many pages as the month's last fetch took.
+func fetchCost(u *userState, ws []reportWindow) int {
+	n := 0
+	for _, w := range ws {
+		n += max(1, u.pages[monthKey(w.month)])
+	}
+	return n
+}
+
+// planCycle decides which users to fetch this cycle, and which months of
+// each, sweeping the hosts report when change detection applies and the
+// budget allows.
 func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows []reportWindow, now time.Time) cyclePlan {
 	var p cyclePlan
 	budget := s.client.Budget()
@@ -78,9 +133,9 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 	dirty := make(map[*userState]bool)
 	backlog := 0 // what the changes already known cost
 	for _, u := range tracked {
-		if u.dirty {
+		if len(dirtyWindows(u, windows)) > 0 {
 			dirty[u] = true
-			backlog += max(u.pages, len(windows))
+			backlog += fetchCost(u, s.fetchWindows(u, windows, true, now))
 		}
 	}
 	if s.detectsChanges() {
@@ -98,25 +153,29 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 			}
 		}
 		for _, u := range tracked {
-			if u.dirty {
+			if len(dirtyWindows(u, windows)) > 0 {
 				dirty[u] = true
 			}
 		}
 	}
 
 	var candidates []*userState
+	whole := make(map[*userState]bool) // candidates fetched whole although a change made them candidates
 	if s.detectsChanges() {
 		for _, u := range tracked {
 			// While the hosts report cannot be read (failing, a scope
 			// missing), users nothing is known about are fetched anyway.
 			unknown := u.lastFetch.IsZero() && len(u.fetchedHost) == 0
-			if dirty[u] || (unknown && (p.sweepErr != nil || s.lastSweep.IsZero())) {
+			if unknown && (p.sweepErr != nil || s.lastSweep.IsZero()) {
+				whole[u] = true
+				candidates = append(candidates, u)
+			} else if dirty[u] {
 				candidates = append(candidates, u)
 			}
 		}
 		// Never-fetched users first, then the longest waiting.
 		sort.SliceStable(candidates, func(i, j int) bool { return candidates[i].lastFetch.Before(candidates[j].lastFetch) })
-		due := s.dueForReconciliation(tracked, dirty, now)
+		due := s.dueForReconciliation(tracked, windows, dirty, now)
 		sort.SliceStable(due, func(i, j int) bool { return due[i].lastFetch.Before(due[j].lastFetch) })
 		candidates = append(candidates, due...)
 	} else {
@@ -125,13 +184,14 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 
 	fetching := make(map[*userState]bool)
 	for _, u := range candidates {
-		cost := max(u.pages, len(windows))
+		ws := s.fetchWindows(u, windows, dirty[u] && !whole[u], now)
+		cost := fetchCost(u, ws)
 		if cost > tokens {
 			p.deferred++
 			continue
 		}
 		spend(cost)
-		p.fetch = append(p.fetch, u)
+		p.fetch = append(p.fetch, userFetch{u, ws})
 		fetching[u] = true
 	}
 	if p.swept {
@@ -188,20 +248,40 @@ func (s *Scraper) roundRobin(tracked []*userState, now time.Time) []*userState {
 	return candidates
 }
 
-// dueForReconciliation lists users not fetched within --scrape.full-interval.
-func (s *Scraper) dueForReconciliation(tracked []*userState, dirty map[*userState]bool, now time.Time) []*userState {
+// dueForReconciliation lists the users not already candidates that are due
+// for a full fetch.
+func (s *Scraper) dueForReconciliation(tracked []*userState, windows []reportWindow, dirty map[*userState]bool, now time.Time) []*userState {
 	var due []*userState
 	for _, u := range tracked {
-		if !dirty[u] && !u.lastFetch.IsZero() && now.Sub(u.lastFetch) >= s.conf.FullInterval {
+		if !dirty[u] && s.due(u, windows, now) {
 			due = append(due, u)
 		}
 	}
 	return due
 }
 
-// sweep reads the hosts report of every window and marks users whose totals
-// differ from those seen at their last fetch. It returns the Heavy calls it
-// made.
+// due reports whether a user fetched before has a month not fetched within
+// --scrape.full-interval. A month never fetched on its own (the month just
+// begun, one the sweep showed empty) counts from the user's last fetch.
+func (s *Scraper) due(u *userState, windows []reportWindow, now time.Time) bool {
+	if u.lastFetch.IsZero() {
+		return false
+	}
+	for _, w := range windows {
+		at, ok := u.fetchedAt[monthKey(w.month)]
+		if !ok {
+			at = u.lastFetch
+		}
+		if now.Sub(at) >= s.conf.FullInterval {
+			return true
+		}
+	}
+	return false
+}
+
+// sweep reads the hosts report of every window and marks, month by month,
+// users whose totals differ from those seen at their last fetch of the month.
+// It returns the Heavy calls it made.
 func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []reportWindow, now time.Time) (int, error) {
 	before := s.client.Budget().UsedToday
 	used := func() int {
@@ -246,16 +326,19 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 			case u.info.ID == "":
 				// Not listed by GET /users (a --zoom.user Zoom may not
 				// know): only its own report can tell.
-				u.dirty = u.dirty || !fetched || prev != totals
+				if !fetched || prev != totals {
+					u.dirty[mk] = true
+				}
 			case fetched && prev == totals:
-			case !present && (!fetched || prev == (hostTotals{})):
-				// Hosted nothing in the month: its report is empty, no call needed.
+			case totals == (hostTotals{}) && (!fetched || prev == (hostTotals{})):
+				// Hosted nothing in the month (no row, or a row of zeros as
+				// recorded from real Zoom): its report is empty, no call needed.
 				u.fetchedHost[mk] = totals
 				if w.current && !u.monthOf.Equal(w.month) {
 					u.month, u.monthOf = map[string]Totals{}, w.month
 				}
 			default:
-				u.dirty = true
+				u.dirty[mk] = true
 			}
 		}
 	}

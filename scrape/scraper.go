@@ -96,10 +96,11 @@ type userState struct {
 	// Scheduling (schedule.go).
 	seenHost    map[string]hostTotals // month -> hosts-report totals of the last sweep
 	fetchedHost map[string]hostTotals // month -> hosts-report totals when last fetched
-	dirty       bool                  // a sweep showed a change not fetched yet
-	lastFetch   time.Time             // last successful report fetch
+	dirty       map[string]bool       // months a sweep showed a change in that is not fetched yet
+	fetchedAt   map[string]time.Time  // month -> its report's last successful fetch
+	lastFetch   time.Time             // last fetch in which every month asked for came back
 	lastActive  time.Time             // when a new meeting was last counted
-	pages       int                   // report calls the last fetch took
+	pages       map[string]int        // month -> report pages its last fetch took
 	lastError   string
 	lastAPIErr  *APIError // Zoom's answer behind lastError, when there was one
 }
@@ -183,21 +184,21 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	s.mu.Unlock()
 
 	var failed atomic.Int64
-	work := make(chan *userState)
+	work := make(chan userFetch)
 	var wg sync.WaitGroup
 	for range min(s.conf.Concurrency, max(len(plan.fetch), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for u := range work {
-				if !s.refreshUser(ctx, u, months, now) {
+			for f := range work {
+				if !s.refreshUser(ctx, f.user, f.windows, now) {
 					failed.Add(1)
 				}
 			}
 		}()
 	}
-	for _, u := range plan.fetch {
-		work <- u
+	for _, f := range plan.fetch {
+		work <- f
 	}
 	close(work)
 	wg.Wait()
@@ -344,6 +345,9 @@ func (s *Scraper) stateFor(key string) *userState {
 			counted:     make(map[string]map[string]countedMeeting),
 			seenHost:    make(map[string]hostTotals),
 			fetchedHost: make(map[string]hostTotals),
+			dirty:       make(map[string]bool),
+			fetchedAt:   make(map[string]time.Time),
+			pages:       make(map[string]int),
 		}
 		s.users[key] = u
 	}
@@ -378,9 +382,12 @@ type windowReport struct {
 	meetings []Meeting
 }
 
-// refreshUser fetches a user's reports and folds them into its state. It
-// reports whether every report came back and was stored; a failed user
-// keeps its last good data.
+// refreshUser fetches a user's reports of the given windows (the cycle's
+// windows, or those of them planCycle chose for the user) and folds them into
+// its state. It reports whether every report came back and was stored; a
+// failed user keeps its last good data. A month whose report came back and
+// was stored is no longer dirty; a month that failed, or was not asked for,
+// keeps its state.
 func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []reportWindow, now time.Time) bool {
 	var (
 		reports []windowReport
@@ -407,25 +414,30 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	}
 	// What did come back is counted: counting is by uuid, so a month
 	// fetched again later adds nothing twice.
+	stored := true
 	if err := s.apply(u, reports); err != nil {
+		stored = false
 		errs = append(errs, err.Error())
 		level.Error(s.logger).Log("msg", "Storing a user's refresh failed; it will be counted by a later refresh", "user", u.key, "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u.lastTry = now
-	if len(errs) == 0 {
-		u.lastOK = now
-		u.dirty = false
-		u.lastFetch = now
-		u.pages = 0
+	if stored {
+		// Each month that came back is current, whatever became of the others.
 		for _, r := range reports {
-			u.pages += max(1, (len(r.meetings)+pageSize-1)/pageSize)
 			mk := monthKey(r.window.month)
+			u.pages[mk] = max(1, (len(r.meetings)+pageSize-1)/pageSize)
+			u.fetchedAt[mk] = now
+			delete(u.dirty, mk)
 			if seen, ok := u.seenHost[mk]; ok {
 				u.fetchedHost[mk] = seen
 			}
 		}
+	}
+	if len(errs) == 0 {
+		u.lastOK = now
+		u.lastFetch = now
 		u.lastError, u.lastAPIErr = "", nil
 		return true
 	}
@@ -590,6 +602,22 @@ func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
 		for k := range u.counted {
 			if !keep[k] {
 				delete(u.counted, k)
+			}
+		}
+		// A month no longer refreshed has nothing left to fetch.
+		for k := range u.dirty {
+			if !keep[k] {
+				delete(u.dirty, k)
+			}
+		}
+		for k := range u.fetchedAt {
+			if !keep[k] {
+				delete(u.fetchedAt, k)
+			}
+		}
+		for k := range u.pages {
+			if !keep[k] {
+				delete(u.pages, k)
 			}
 		}
 	}

@@ -32,7 +32,9 @@ func TypeName(code int) string {
 	return "unknown"
 }
 
-// LicenseName is the `license` label of a Zoom user type from GET /users.
+// LicenseName is the `license` label of a Zoom user type from GET /users, in
+// Zoom's own words (its spec: 1 Basic, 2 Licensed, 4 No Meeting License,
+// 99 None; older specs: 3 On-prem). Other codes keep their number.
 func LicenseName(userType int) string {
 	switch userType {
 	case 1:
@@ -42,7 +44,7 @@ func LicenseName(userType int) string {
 	case 3:
 		return "on_prem"
 	case 4:
-		return "unassigned"
+		return "no_meeting_license"
 	case 99:
 		return "none"
 	}

@@ -40,25 +40,43 @@ func invalidPageToken() reply {
 // Listings are offsets into the live, ordered data: items added meanwhile may
 // shift a later page, as with any server that does not snapshot (clients must
 // de-duplicate by uuid anyway).
+//
+// With Options.PageNumberPaging the listing pages by page_number and
+// page_count only, with no next_page_token, as recorded real answers of
+// 2018-2019 did (zoom-api.md section 2). Otherwise next_page_token leads on;
+// a page_number query without a token is honoured in both modes, and every
+// page says its page_number.
 type page struct {
-	start, end, size, count int
-	next                    string
+	start, end, size, count, number int
+	next                            string
 }
 
 func (s *Server) pageLocked(q url.Values, bind string, total int, now time.Time) (page, *reply) {
 	p := page{size: parsePageSize(q.Get("page_size"))}
 	bind += "|" + strconv.Itoa(p.size)
-	if tok := q.Get("next_page_token"); tok != "" {
+	tok := q.Get("next_page_token")
+	switch {
+	case tok != "" && !s.opts.PageNumberPaging:
 		pt, ok := s.pageTokens[tok]
 		if !ok || pt.bind != bind || !now.Before(pt.expires) {
 			rep := invalidPageToken()
 			return p, &rep
 		}
 		p.start = min(pt.offset, total)
+	case q.Get("page_number") != "":
+		// Zoom does not document its answer to a bad page_number; we
+		// refuse it like other invalid parameters.
+		n, err := strconv.Atoi(q.Get("page_number"))
+		if err != nil || n < 1 {
+			rep := errorReply(http.StatusBadRequest, 300, "Invalid field: page_number must be a positive integer.")
+			return p, &rep
+		}
+		p.start = min((n-1)*p.size, total)
 	}
 	p.end = min(p.start+p.size, total)
 	p.count = (total + p.size - 1) / p.size
-	if p.end < total {
+	p.number = p.start/p.size + 1
+	if p.end < total && !s.opts.PageNumberPaging {
 		p.next = s.issuePageTokenLocked(bind, p.end, now)
 	}
 	return p, nil

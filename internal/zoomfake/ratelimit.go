@@ -66,8 +66,9 @@ func (s *Server) rollLocked(now time.Time) {
 // Requests refused with a 429 count towards neither limit.
 //
 // zoom-api.md does not say which limit a successful response's headers
-// describe; we report the daily quota for Heavy (the scarce one) and the
-// per-second limit for Medium, which has no daily cap.
+// describe; recorded answers show a daily counter going down, so we report
+// the daily quota for Heavy and the per-second limit for Medium, which has no
+// daily cap. Neither carries X-RateLimit-Type, as in the recordings.
 func (s *Server) admitLocked(cat string, now time.Time) (http.Header, *reply) {
 	s.rollLocked(now)
 	qpsLimit := s.limits.mediumQPS
@@ -94,15 +95,21 @@ func (s *Server) admitLocked(cat string, now time.Time) (http.Header, *reply) {
 	s.rate.perSecond[cat]++
 	if cat == CategoryHeavy {
 		s.rate.heavyToday++
-		return rateHeaders(cat, "Daily-limit", s.limits.heavyDaily, s.limits.heavyDaily-s.rate.heavyToday), nil
+		return rateHeaders(cat, "", s.limits.heavyDaily, s.limits.heavyDaily-s.rate.heavyToday), nil
 	}
-	return rateHeaders(cat, "QPS", qpsLimit, qpsLimit-s.rate.perSecond[cat]), nil
+	return rateHeaders(cat, "", qpsLimit, qpsLimit-s.rate.perSecond[cat]), nil
 }
 
+// rateHeaders are Zoom's X-RateLimit-* headers. Recorded real successful
+// answers carry Category, Limit and Remaining but no Type (zoom-api.md
+// section 4; scrape/testdata/zoomspec/ratelimit_headers.md): typ is "" for
+// them, and only 429s say QPS or Daily-limit.
 func rateHeaders(cat, typ string, limit, remaining int) http.Header {
 	h := http.Header{}
 	h.Set("X-RateLimit-Category", cat)
-	h.Set("X-RateLimit-Type", typ)
+	if typ != "" {
+		h.Set("X-RateLimit-Type", typ)
+	}
 	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(remaining, 0)))
 	return h

@@ -144,6 +144,7 @@ type meetingsPage struct {
 	PageSize      int             `json:"page_size"`
 	TotalRecords  int             `json:"total_records"`
 	PageCount     int             `json:"page_count"`
+	PageNumber    int             `json:"page_number"` // deprecated by Zoom, still sent
 	NextPageToken string          `json:"next_page_token"`
 	Meetings      []reportMeeting `json:"meetings"`
 }
@@ -196,6 +197,7 @@ func (s *Server) userMeetingsLocked(r *http.Request, now time.Time) reply {
 		PageSize:      p.size,
 		TotalRecords:  len(list),
 		PageCount:     p.count,
+		PageNumber:    p.number,
 		NextPageToken: p.next,
 		Meetings:      make([]reportMeeting, 0, p.end-p.start),
 	}
@@ -290,6 +292,7 @@ type hostsPage struct {
 	PageSize            int       `json:"page_size"`
 	TotalRecords        int       `json:"total_records"`
 	PageCount           int       `json:"page_count"`
+	PageNumber          int       `json:"page_number"`
 	NextPageToken       string    `json:"next_page_token"`
 	TotalMeetings       int       `json:"total_meetings"`
 	TotalParticipants   int       `json:"total_participants"`
@@ -347,6 +350,7 @@ func (s *Server) hostsReportLocked(q url.Values, now time.Time) reply {
 	out.PageSize = p.size
 	out.TotalRecords = len(rows)
 	out.PageCount = p.count
+	out.PageNumber = p.number
 	out.NextPageToken = p.next
 	out.Users = rows[p.start:p.end]
 	return jsonReply(http.StatusOK, out)

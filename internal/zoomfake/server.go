@@ -75,6 +75,11 @@ type Options struct {
 	// Default 700. The meetings are placed between the 1st and Now, so Now
 	// must be at least a few minutes into the month.
 	HeavyUserMeetings int
+
+	// PageNumberPaging makes every listing page by page_number and
+	// page_count with no next_page_token, as real answers were recorded
+	// doing (zoom-api.md section 2); the default pages by next_page_token.
+	PageNumberPaging bool
 }
 
 // Server is the fake; it implements http.Handler and is safe for concurrent use.

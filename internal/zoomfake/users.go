@@ -29,6 +29,7 @@ type usersPage struct {
 	PageSize      int       `json:"page_size"`
 	TotalRecords  int       `json:"total_records"`
 	PageCount     int       `json:"page_count"`
+	PageNumber    int       `json:"page_number"`
 	NextPageToken string    `json:"next_page_token"`
 	Users         []apiUser `json:"users"`
 }
@@ -57,6 +58,7 @@ func (s *Server) listUsersLocked(q url.Values, now time.Time) reply {
 		PageSize:      p.size,
 		TotalRecords:  len(matching),
 		PageCount:     p.count,
+		PageNumber:    p.number,
 		NextPageToken: p.next,
 		Users:         []apiUser{},
 	}

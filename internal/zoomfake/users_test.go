@@ -1,8 +1,10 @@
 package zoomfake
 
 import (
+	"encoding/json"
 	"net/url"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -77,4 +79,52 @@ func TestUsersStatusAndPageSize(t *testing.T) {
 	}
 	e.wantError(tok, "/users?status=bogus", 400, 300, "status")
 	e.wantError(tok, "/users?next_page_token=garbage", 400, 300, "The next page token is invalid or expired.")
+}
+
+// TestPageNumberPaging: with Options.PageNumberPaging every listing pages by
+// page_number and page_count with no next_page_token, as real answers were
+// recorded doing (scrape/testdata/zoomspec/report_users_page_number.json);
+// in the default mode every page still says its page_number.
+func TestPageNumberPaging(t *testing.T) {
+	t.Parallel()
+	for _, numbered := range []bool{true, false} {
+		e := newEnv(t, Options{Users: 25, PageNumberPaging: numbered})
+		tok := e.token()
+		paths := map[string]string{
+			"users":        "/users?status=active&page_size=10",
+			"hosts report": "/report/users?type=active&from=2026-11-01&to=2026-11-24&page_size=10",
+			"user report":  meetingsPath(e.fake.Users()[0].ID, monthQuery("2026-11-01", "2026-11-24", "page_size", "300")),
+		}
+		for name, path := range paths {
+			type listing struct {
+				PageNumber    int               `json:"page_number"`
+				PageCount     int               `json:"page_count"`
+				TotalRecords  int               `json:"total_records"`
+				NextPageToken *string           `json:"next_page_token"`
+				Users         []json.RawMessage `json:"users"`
+				Meetings      []json.RawMessage `json:"meetings"`
+			}
+			var first listing
+			e.getJSON(tok, path, 200, &first)
+			if first.PageNumber != 1 || first.PageCount < 2 {
+				t.Fatalf("numbered=%v %s: page_number %d of page_count %d; want page 1 of several", numbered, name, first.PageNumber, first.PageCount)
+			}
+			if hasToken := first.NextPageToken != nil && *first.NextPageToken != ""; hasToken == numbered {
+				t.Errorf("numbered=%v %s: next_page_token %v", numbered, name, first.NextPageToken)
+			}
+			rows := 0
+			for n := 1; n <= first.PageCount; n++ {
+				var p listing
+				e.getJSON(tok, path+"&page_number="+strconv.Itoa(n), 200, &p)
+				if p.PageNumber != n || p.PageCount != first.PageCount || p.TotalRecords != first.TotalRecords {
+					t.Errorf("numbered=%v %s page %d: says page %d of %d, %d records", numbered, name, n, p.PageNumber, p.PageCount, p.TotalRecords)
+				}
+				rows += len(p.Users) + len(p.Meetings)
+			}
+			if rows != first.TotalRecords {
+				t.Errorf("numbered=%v %s: %d rows over %d pages, total_records %d", numbered, name, rows, first.PageCount, first.TotalRecords)
+			}
+			e.wantError(tok, path+"&page_number=0", 400, 300, "page_number")
+		}
+	}
 }
