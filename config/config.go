@@ -109,6 +109,9 @@ type ScrapeConfig struct {
 type StorageConfig struct {
 	// Path is the store's directory; "" with --demo means a temporary one.
 	Path string `yaml:"path"`
+	// DiscardForeign empties a store recorded for another Zoom account or
+	// shard layout, and takes it over, instead of refusing to start.
+	DiscardForeign bool `yaml:"discard_foreign"`
 }
 
 // Default returns the configuration used for every field nobody sets.

@@ -236,7 +236,8 @@ func TestFullFixture(t *testing.T) {
 			FullInterval: model.Duration(12 * time.Hour),
 		},
 		Storage: StorageConfig{
-			Path: "/var/lib/zoom_exporter",
+			Path:           "/var/lib/zoom_exporter",
+			DiscardForeign: true,
 		},
 	}
 	assertConfig(t, cfg, want)
@@ -327,6 +328,7 @@ func TestFlags(t *testing.T) {
 		"scrape.report-type":      {"ZOOM_EXPORTER_SCRAPE_REPORT_TYPE", "past"},
 		"scrape.concurrency":      {"ZOOM_EXPORTER_SCRAPE_CONCURRENCY", "4"},
 		"storage.path":            {"ZOOM_EXPORTER_STORAGE_PATH", ""},
+		"storage.discard-foreign": {"ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN", ""},
 		"zoom.daily-budget":       {"ZOOM_DAILY_BUDGET", "0"},
 		"scrape.full-interval":    {"ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL", "6h"},
 	}
@@ -447,6 +449,58 @@ func TestPrecedence(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDiscardForeign: a boolean from each source, with the usual
+// precedence, and a clear problem for anything but true or false.
+func TestDiscardForeign(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := 0
+	file := func(v string) string {
+		files++
+		return writeFile(t, dir, fmt.Sprintf("discard-%d.yml", files), "storage:\n  discard_foreign: "+v+"\n")
+	}
+	const env = "ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN"
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    bool
+		problem string
+	}{
+		{name: "default", want: false},
+		{name: "flag", args: []string{"--storage.discard-foreign"}, want: true},
+		{name: "env", env: map[string]string{env: "true"}, want: true},
+		{name: "file", args: []string{"--config.file=" + file("true")}, want: true},
+		{name: "file null", args: []string{"--config.file=" + file("null")}, want: false},
+		{name: "flag beats env", args: []string{"--no-storage.discard-foreign"}, env: map[string]string{env: "true"}, want: false},
+		{name: "env beats file", args: []string{"--config.file=" + file("true")}, env: map[string]string{env: "false"}, want: false},
+		{name: "bad env", env: map[string]string{env: "yes please"},
+			problem: `storage.discard_foreign: "yes please": must be true or false (from ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN)`},
+		{name: "file string", args: []string{"--config.file=" + file(`"true"`)},
+			problem: `storage.discard_foreign: "true": must be true or false (from config file`},
+		{name: "file yes", args: []string{"--config.file=" + file("yes")},
+			problem: `storage.discard_foreign: "yes": must be true or false (from config file`},
+		{name: "file list", args: []string{"--config.file=" + file("[true]")},
+			problem: `storage.discard_foreign: must be true or false, not a list (from config file`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--demo"}, tt.args...)
+			if tt.problem != "" {
+				got := loadProblems(t, args, tt.env)
+				if len(got) != 1 || !strings.Contains(got[0], tt.problem) {
+					t.Errorf("problems %q, want one with %q", got, tt.problem)
+				}
+				return
+			}
+			if got := mustLoad(t, args, tt.env).Storage.DiscardForeign; got != tt.want {
+				t.Errorf("DiscardForeign = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
 

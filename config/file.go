@@ -24,7 +24,8 @@ type fileConfig struct {
 }
 
 type fileStorage struct {
-	Path fileValue `yaml:"path"`
+	Path           fileValue `yaml:"path"`
+	DiscardForeign fileValue `yaml:"discard_foreign"`
 }
 
 type fileZoom struct {

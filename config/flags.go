@@ -33,6 +33,7 @@ var (
 	sDailyBudget      = setting{"zoom.daily_budget", "zoom.daily-budget", "ZOOM_DAILY_BUDGET"}
 	sFullInterval     = setting{"scrape.full_interval", "scrape.full-interval", "ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL"}
 	sStoragePath      = setting{"storage.path", "storage.path", "ZOOM_EXPORTER_STORAGE_PATH"}
+	sDiscardForeign   = setting{"storage.discard_foreign", "storage.discard-foreign", "ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN"}
 )
 
 // stringFlag is a flag's value and whether it was given on the command line.
@@ -63,11 +64,13 @@ type Flags struct {
 	dailyBudget      stringFlag
 	fullInterval     stringFlag
 
-	users    []string
-	usersSet bool
-	demo     bool
-	demoSet  bool
-	check    bool
+	users             []string
+	usersSet          bool
+	demo              bool
+	demoSet           bool
+	discardForeign    bool
+	discardForeignSet bool
+	check             bool
 }
 
 // AddFlags registers the configuration flags on app. Values are kept as
@@ -120,6 +123,9 @@ func AddFlags(app *kingpin.Application) *Flags {
 		"", defaultFullInterval, &f.fullInterval)
 	str(sStoragePath, "Directory of the store that keeps counters across restarts (default "+defaultStoragePath+
 		"; with --demo, a temporary directory).", "DIR", "", &f.storagePath)
+	app.Flag(sDiscardForeign.flag, "Empty a store that belongs to another Zoom account or shard layout, and take it over, "+
+		"instead of refusing to start. Its counters are lost: give it once, then remove it.").
+		Envar(sDiscardForeign.env).IsSetByUser(&f.discardForeignSet).BoolVar(&f.discardForeign)
 	return f
 }
 

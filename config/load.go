@@ -78,6 +78,7 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	if r, ok := l.pick(sStoragePath, &f.storagePath, l.file.Storage.Path); ok {
 		cfg.Storage.Path, _ = l.scalar(sStoragePath, r, "a directory")
 	}
+	cfg.Storage.DiscardForeign = l.boolean(sDiscardForeign, l.f.discardForeignSet, l.f.discardForeign, l.file.Storage.DiscardForeign)
 
 	if len(l.problems) > 0 {
 		return nil, &Error{Problems: l.problems}
@@ -280,6 +281,34 @@ func (l *loader) demo() bool {
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		l.problemf("%s: %q: must be true or false (from %s)", sDemo.key, v, sDemo.env)
+	}
+	return b
+}
+
+// boolean returns a true/false setting from the command line, the
+// environment or the config file (a YAML boolean, not a string), or false.
+func (l *loader) boolean(s setting, set, flagValue bool, fv fileValue) bool {
+	if set {
+		return flagValue
+	}
+	if v, ok := l.env(s); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			l.problemf("%s: %q: must be true or false (from %s)", s.key, v, s.env)
+		}
+		return b
+	}
+	r, ok := l.pick(s, nil, fv)
+	if !ok {
+		return false
+	}
+	v, ok := l.scalar(s, r, "true or false")
+	if !ok {
+		return false
+	}
+	var b bool
+	if r.node.ShortTag() != "!!bool" || r.node.Decode(&b) != nil {
+		l.problemf("%s: %q: must be true or false (from %s)", s.key, v, r.from)
 	}
 	return b
 }

@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -23,19 +26,23 @@ import (
 const FileName = "zoom_exporter.db"
 
 // SchemaVersion is the layout this code reads and writes. A store written
-// by a newer version is refused, never reset.
-const SchemaVersion = 1
+// by a newer version is refused, never reset; one of version 1 (values
+// without checksums) is migrated when opened.
+const SchemaVersion = 2
 
 // lockTimeout bounds the wait for another process's lock on the file.
 const lockTimeout = 2 * time.Second
 
-// Layout:
+// Layout (every value but the schema version ends with its checksum: see
+// seal):
 //
-//	meta/schema_version        -> "1"
+//	meta/schema_version        -> "2"
+//	meta/owner                 -> JSON Owner: the account and shard layout
 //	users/<user>/email         -> e-mail for the user label
 //	users/<user>/counters      -> encoded counter totals
 //	users/<user>/months/<YYYY-MM>/<uuid> -> encoded contribution of one meeting
 //	shared/histograms          -> encoded histograms
+//	shared/state/<key>         -> PutShared values
 var (
 	bucketMeta    = []byte("meta")
 	bucketUsers   = []byte("users")
@@ -51,6 +58,7 @@ var (
 type Store struct {
 	db      *bolt.DB
 	path    string
+	logger  log.Logger
 	metrics storeMetrics
 
 	mu         sync.Mutex
@@ -65,25 +73,58 @@ type storeMetrics struct {
 	commitTime   prometheus.Histogram
 }
 
-// Open opens (creating it if needed) the store in dir. Every failure names
-// the file and says what to do; nothing is ever reset silently.
+// Options are Open's settings besides the directory.
+type Options struct {
+	// Registerer gets the store's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger gets the store's rare events (migration, adoption, discard);
+	// nil logs nothing.
+	Logger log.Logger
+	// Owner is the account and shard layout the exporter runs for. A store
+	// recorded for another owner is refused; one that records none is
+	// adopted. A zero Owner (tools, tests) checks nothing and records nothing.
+	Owner Owner
+	// DiscardForeign empties a store recorded for another owner, and takes
+	// it over, instead of refusing it.
+	DiscardForeign bool
+}
+
+// Open opens (creating it if needed) the store in dir, without an owner:
+// OpenWith with only a Registerer.
 func Open(dir string, reg prometheus.Registerer) (*Store, error) {
+	return OpenWith(dir, Options{Registerer: reg})
+}
+
+// OpenWith opens (creating it if needed) the store in dir. It refuses a
+// damaged file (checking its pages and every value's checksum), a store of
+// another schema version or owner; every failure names the file and says
+// what to do, and nothing is ever reset silently.
+func OpenWith(dir string, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store %s: cannot create the directory: %w; give the exporter a writable --storage.path", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path)
 	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return nil, err
+		}
 		return nil, openError(path, err)
 	}
-	s := &Store{db: db, path: path}
-	if err := s.checkSchema(); err != nil {
+	s := &Store{db: db, path: path, logger: opts.Logger}
+	if s.logger == nil {
+		s.logger = log.NewNopLogger()
+	}
+	s.metrics = newStoreMetrics(s)
+	if err := s.init(opts); err != nil {
 		db.Close()
 		return nil, err
 	}
-	s.metrics = newStoreMetrics(s)
-	if reg != nil {
-		reg.MustRegister(s.metrics.size, s.metrics.lastCommit, s.metrics.commits, s.metrics.commitErrors, s.metrics.commitTime)
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.metrics.size, s.metrics.lastCommit, s.metrics.commits, s.metrics.commitErrors, s.metrics.commitTime)
 	}
 	return s, nil
 }
@@ -91,61 +132,97 @@ func Open(dir string, reg prometheus.Registerer) (*Store, error) {
 func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, bolterrors.ErrTimeout):
-		return fmt.Errorf("store %s is locked by another process (another zoom_exporter on the same --storage.path?); give each exporter its own --storage.path", path)
+		return fmt.Errorf("store %s is locked by another process (another zoom_exporter on the same --storage.path?); give each exporter its own --storage.path: %w", path, err)
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
 		errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrInvalidMapping):
-		return fmt.Errorf("store %s is corrupt (%v); restore it from a backup, or move it aside to start afresh (counters then start again from zero)", path, err)
+		return fmt.Errorf("store %s is %w (%w); restore it from a backup, or move it aside to start afresh (counters then start again from zero)", path, ErrCorrupt, err)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("store %s is not writable (%v); give the exporter a writable --storage.path", path, err)
+		return fmt.Errorf("store %s is not writable (%w); give the exporter a writable --storage.path", path, err)
 	}
 	return fmt.Errorf("store %s cannot be opened: %w; check --storage.path (a directory the exporter can write)", path, err)
 }
 
-// checkSchema writes the schema version into a new store and refuses a
-// store of any other version.
-func (s *Store) checkSchema() (err error) {
-	defer func() {
-		// bbolt panics on some damaged pages: a corrupt file, not a crash.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("store %s is corrupt (%v); restore it from a backup, or move it aside to start afresh (counters then start again from zero)", s.path, r)
-		}
-	}()
-	err = s.db.Update(func(tx *bolt.Tx) error {
+// init checks every page and value of the store, writes the schema version
+// into a new store, migrates one of version 1, refuses one of any other
+// version, and claims it for its owner.
+func (s *Store) init(opts Options) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(s.path, &err)
+	var version int
+	err = s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			if tx.Bucket(bucketUsers) != nil {
 				return fmt.Errorf("store %s has data but no schema version; it was not written by zoom_exporter: move it aside", s.path)
 			}
-			meta, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucketIfNotExists(bucketUsers); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucketIfNotExists(bucketShared); err != nil {
-				return err
-			}
-			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+			return checkStructure(s.path, tx, false)
 		}
 		raw := meta.Get(keySchema)
 		v, err := strconv.Atoi(string(raw))
 		if err != nil {
-			return fmt.Errorf("store %s has an unreadable schema version %q; it is damaged: restore a backup or move it aside", s.path, raw)
+			return corrupt(s.path, fmt.Sprintf("its schema version %q is unreadable", raw))
 		}
-		if v != SchemaVersion {
+		if v != SchemaVersion && v != 1 {
 			return fmt.Errorf("store %s has schema version %d, but this zoom_exporter reads version %d; run the zoom_exporter version that wrote it, or move the file aside to start afresh", s.path, v, SchemaVersion)
 		}
-		return nil
+		for _, b := range [][]byte{bucketUsers, bucketShared} {
+			if tx.Bucket(b) == nil {
+				return corrupt(s.path, fmt.Sprintf("its bucket %q is missing", b))
+			}
+		}
+		version = v
+		return checkStructure(s.path, tx, v == SchemaVersion)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		switch version {
+		case 0:
+			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+			if err != nil {
+				return err
+			}
+			for _, b := range [][]byte{bucketUsers, bucketShared} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+				return err
+			}
+		case 1:
+			n := 0
+			for _, b := range [][]byte{bucketMeta, bucketUsers, bucketShared} {
+				m, err := sealBucket(tx.Bucket(b), [][]byte{b})
+				if err != nil {
+					return fmt.Errorf("store %s: migrating to schema version %d: %w", s.path, SchemaVersion, err)
+				}
+				n += m
+			}
+			if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+				return err
+			}
+			level.Info(s.logger).Log("msg", "Store migrated from schema version 1: every value now carries a checksum; zoom_exporter versions before this one no longer open it",
+				"path", s.path, "schema_version", SchemaVersion, "values", n)
+		}
+		if opts.Owner == (Owner{}) {
+			return nil
+		}
+		return s.claim(tx, opts.Owner, opts.DiscardForeign)
+	})
 }
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
 // Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store %s: closing: %w", s.path, err)
+	}
+	return nil
+}
 
 // UserData is one user's stored data.
 type UserData struct {
@@ -169,15 +246,16 @@ type Change struct {
 // Commit writes c in one transaction.
 func (s *Store) Commit(c Change) error {
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		user, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists([]byte(c.User))
+	err := s.update(func(tx *bolt.Tx) error {
+		name := []byte(c.User)
+		user, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists(name)
 		if err != nil {
 			return err
 		}
-		if err := user.Put(keyEmail, []byte(c.Email)); err != nil {
+		if err := user.Put(keyEmail, seal([]byte(c.Email), bucketUsers, name, keyEmail)); err != nil {
 			return err
 		}
-		if err := user.Put(keyCounters, c.Counters); err != nil {
+		if err := user.Put(keyCounters, seal(c.Counters, bucketUsers, name, keyCounters)); err != nil {
 			return err
 		}
 		months, err := user.CreateBucketIfNotExists(bucketMonths)
@@ -185,18 +263,20 @@ func (s *Store) Commit(c Change) error {
 			return err
 		}
 		for month, meetings := range c.Meetings {
-			mb, err := months.CreateBucketIfNotExists([]byte(month))
+			mk := []byte(month)
+			mb, err := months.CreateBucketIfNotExists(mk)
 			if err != nil {
 				return err
 			}
 			for uuid, v := range meetings {
-				if err := mb.Put([]byte(uuid), v); err != nil {
+				uk := []byte(uuid)
+				if err := mb.Put(uk, seal(v, bucketUsers, name, bucketMonths, mk, uk)); err != nil {
 					return err
 				}
 			}
 		}
 		if c.Histograms != nil {
-			return tx.Bucket(bucketShared).Put(keyHistograms, c.Histograms)
+			return tx.Bucket(bucketShared).Put(keyHistograms, seal(c.Histograms, bucketShared, keyHistograms))
 		}
 		return nil
 	})
@@ -215,19 +295,26 @@ func (s *Store) Commit(c Change) error {
 // Load reads every user, with the meetings of the months keep accepts, and
 // the histograms.
 func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, histograms []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("store %s is corrupt (%v); restore it from a backup, or move it aside to start afresh (counters then start again from zero)", s.path, r)
-		}
-	}()
 	users = make(map[string]*UserData)
-	err = s.db.View(func(tx *bolt.Tx) error {
-		histograms = bytes.Clone(tx.Bucket(bucketShared).Get(keyHistograms))
+	err = s.view(func(tx *bolt.Tx) error {
+		var err error
+		histograms, err = s.unseal(tx.Bucket(bucketShared).Get(keyHistograms), bucketShared, keyHistograms)
+		if err != nil {
+			return err
+		}
 		return tx.Bucket(bucketUsers).ForEachBucket(func(name []byte) error {
 			ub := tx.Bucket(bucketUsers).Bucket(name)
+			email, err := s.unseal(ub.Get(keyEmail), bucketUsers, name, keyEmail)
+			if err != nil {
+				return err
+			}
+			counters, err := s.unseal(ub.Get(keyCounters), bucketUsers, name, keyCounters)
+			if err != nil {
+				return err
+			}
 			u := &UserData{
-				Email:    string(ub.Get(keyEmail)),
-				Counters: bytes.Clone(ub.Get(keyCounters)),
+				Email:    string(email),
+				Counters: counters,
 				Meetings: make(map[string]map[string][]byte),
 			}
 			if months := ub.Bucket(bucketMonths); months != nil {
@@ -237,8 +324,9 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 					}
 					m := make(map[string][]byte)
 					err := months.Bucket(month).ForEach(func(k, v []byte) error {
-						m[string(k)] = bytes.Clone(v)
-						return nil
+						v, err := s.unseal(v, bucketUsers, name, bucketMonths, month, k)
+						m[string(k)] = v
+						return err
 					})
 					u.Meetings[string(month)] = m
 					return err
@@ -251,6 +339,9 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 			return nil
 		})
 	})
+	if errors.Is(err, ErrCorrupt) {
+		return nil, nil, err // the message names the file and the fix
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("store %s: reading: %w", s.path, err)
 	}
@@ -260,8 +351,9 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 // PutShared keeps a small value of the whole exporter (not of one user),
 // such as the daily budget spent so far.
 func (s *Store) PutShared(key string, value []byte) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketShared).Put([]byte("state/"+key), value)
+	err := s.update(func(tx *bolt.Tx) error {
+		k := []byte("state/" + key)
+		return tx.Bucket(bucketShared).Put(k, seal(value, bucketShared, k))
 	})
 	if err != nil {
 		s.metrics.commitErrors.Inc()
@@ -273,16 +365,18 @@ func (s *Store) PutShared(key string, value []byte) error {
 // Shared returns what PutShared kept under key, or nil.
 func (s *Store) Shared(key string) ([]byte, error) {
 	var v []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v = bytes.Clone(tx.Bucket(bucketShared).Get([]byte("state/" + key)))
-		return nil
+	err := s.view(func(tx *bolt.Tx) error {
+		k := []byte("state/" + key)
+		var err error
+		v, err = s.unseal(tx.Bucket(bucketShared).Get(k), bucketShared, k)
+		return err
 	})
 	return v, err
 }
 
 // DeleteUser forgets a user that is no longer tracked.
 func (s *Store) DeleteUser(user string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketUsers).DeleteBucket([]byte(user))
 		if errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return nil
@@ -299,7 +393,7 @@ func (s *Store) DeleteUser(user string) error {
 // PruneBefore deletes every month older than oldest (YYYY-MM): Zoom serves
 // reports for the past six months only, so older ones can never change.
 func (s *Store) PruneBefore(oldest string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		return users.ForEachBucket(func(name []byte) error {
 			months := users.Bucket(name).Bucket(bucketMonths)
@@ -334,7 +428,7 @@ func (s *Store) PruneBefore(oldest string) error {
 // Months lists the months stored for user, oldest first (for tests and tools).
 func (s *Store) Months(user string) ([]string, error) {
 	var out []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ub := tx.Bucket(bucketUsers).Bucket([]byte(user))
 		if ub == nil || ub.Bucket(bucketMonths) == nil {
 			return nil
@@ -345,6 +439,21 @@ func (s *Store) Months(user string) ([]string, error) {
 		})
 	})
 	return out, err
+}
+
+// update and view run a transaction, with bbolt's panics and faults on a
+// damaged page turned into errors: a damaged store must not crash the
+// exporter in the middle of a refresh.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(s.path, &err)
+	return s.db.Update(fn)
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(s.path, &err)
+	return s.db.View(fn)
 }
 
 // Size is the file's size in bytes.
