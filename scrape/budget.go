@@ -3,6 +3,8 @@ package scrape
 import (
 	"fmt"
 	"time"
+
+	"github.com/go-kit/log/level"
 )
 
 // BudgetState is the daily Heavy-call budget as the client sees it.
@@ -58,6 +60,9 @@ func (c *Client) budgetRecord() budgetRecord {
 }
 
 // restoreBudget takes back what a previous run spent today, and its pause.
+// A pause stored beyond the next 00:00 UTC (plus dailyPauseSlack), by an
+// older version or a damaged store, ends at the next 00:00 UTC: Zoom's daily
+// counters reset then.
 func (c *Client) restoreBudget(r budgetRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -66,6 +71,11 @@ func (c *Client) restoreBudget(r budgetRecord) {
 	if r.Day.Equal(c.budgetDay) && r.Used > c.heavyUsed {
 		c.heavyUsed = r.Used
 		c.metrics.budgetUsed.Set(float64(c.heavyUsed))
+	}
+	if r.PausedUntil.After(maxDailyPauseUntil(now)) {
+		level.Warn(c.logger).Log("msg", "Stored daily-429 pause runs past the next 00:00 UTC, when Zoom's daily counters reset; pausing until then",
+			"stored_until", r.PausedUntil.UTC().Format(time.RFC3339), "until", nextMidnightUTC(now).Format(time.RFC3339))
+		r.PausedUntil = nextMidnightUTC(now)
 	}
 	if r.PausedUntil.After(now) && r.PausedUntil.After(c.heavyPaused) {
 		c.heavyPaused = r.PausedUntil

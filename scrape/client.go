@@ -1,6 +1,7 @@
 package scrape
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,8 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
+
+	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 )
 
 // ClientConfig configures a Client. Zero values get the defaults below.
@@ -38,27 +41,36 @@ type ClientConfig struct {
 	RetryBaseDelay time.Duration
 	// MaxQPSRetries bounds retries after per-second 429s (default 5).
 	MaxQPSRetries int
-	// MaxBodyBytes bounds a response body (default 16 MiB; a full page of
-	// 300 meetings is well under 1 MiB).
+	// MaxBodyBytes bounds a success body (default 16 MiB; a full page of
+	// 300 meetings is well under 1 MiB). Error bodies are cut at
+	// maxErrorBodyBytes.
 	MaxBodyBytes int64
+	// LogEvery bounds the log: a token failure of one kind is logged once
+	// per LogEvery at most (default 5m, the default refresh interval).
+	LogEvery time.Duration
 
-	HTTPClient *http.Client     // default: a client with no overall timeout (Timeout applies per request)
+	HTTPClient *http.Client     // default: a client whose overall timeout is Timeout
 	Now        func() time.Time // default time.Now
 	Logger     log.Logger
 	Registerer prometheus.Registerer
 }
 
+// maxErrorBodyBytes bounds an error answer's body: Zoom's are under 1 KiB,
+// and only their code and message are kept.
+const maxErrorBodyBytes = 64 << 10
+
 // Client calls the Zoom API. It is safe for concurrent use: every caller
 // shares one token, one pacer per rate-limit category and one daily-quota
 // pause.
 type Client struct {
-	apiURL  string
-	conf    ClientConfig
-	http    *http.Client
-	tokens  *tokenCache
-	metrics *clientMetrics
-	logger  log.Logger
-	now     func() time.Time
+	apiURL   string
+	conf     ClientConfig
+	http     *http.Client
+	tokens   *tokenCache
+	failures *failureBook
+	metrics  *clientMetrics
+	logger   log.Logger
+	now      func() time.Time
 
 	pacers map[category]*rate.Limiter
 
@@ -105,8 +117,13 @@ func NewClient(conf ClientConfig) (*Client, error) {
 	if conf.Logger == nil {
 		conf.Logger = log.NewNopLogger()
 	}
+	if conf.LogEvery <= 0 {
+		conf.LogEvery = 5 * time.Minute
+	}
 	if conf.HTTPClient == nil {
-		conf.HTTPClient = &http.Client{}
+		// Every request also has a context deadline; this one bounds
+		// whatever might escape it.
+		conf.HTTPClient = &http.Client{Timeout: conf.Timeout}
 	}
 	base, err := url.Parse(conf.APIURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
@@ -114,14 +131,16 @@ func NewClient(conf ClientConfig) (*Client, error) {
 	}
 	metrics := newClientMetrics(conf.Registerer)
 	metrics.budget.Set(float64(conf.DailyBudget))
+	failures := newFailureBook(conf.LogEvery)
 	return &Client{
-		apiURL:  strings.TrimSuffix(conf.APIURL, "/"),
-		conf:    conf,
-		http:    conf.HTTPClient,
-		tokens:  newTokenCache(conf.TokenURL, conf.AccountID, conf.ClientID, conf.ClientSecret, conf.HTTPClient, conf.Now, metrics),
-		metrics: metrics,
-		logger:  conf.Logger,
-		now:     conf.Now,
+		apiURL:   strings.TrimSuffix(conf.APIURL, "/"),
+		conf:     conf,
+		http:     conf.HTTPClient,
+		tokens:   newTokenCache(conf, conf.HTTPClient, metrics, failures),
+		failures: failures,
+		metrics:  metrics,
+		logger:   conf.Logger,
+		now:      conf.Now,
 		pacers: map[category]*rate.Limiter{
 			// Burst 1: calls leave evenly spaced, a little under the limit,
 			// so network jitter does not put one call too many into one of
@@ -144,8 +163,14 @@ func (c *Client) HeavyPausedUntil() time.Time {
 	return time.Time{}
 }
 
-// TokenState says whether a token is cached and when it expires; never the token.
+// TokenState says whether a token is cached and when it expires; never the
+// token. It never waits on a token request.
 func (c *Client) TokenState() (valid bool, expires time.Time) { return c.tokens.State() }
+
+// LastFailures returns copies of the last token failure and the last API
+// failure, each nil when there was none or when a success cleared it (a new
+// token; a complete listing of the failed endpoint).
+func (c *Client) LastFailures() (token, api *Failure) { return c.failures.last() }
 
 // request is one GET of the API.
 type request struct {
@@ -161,10 +186,73 @@ type zoomErrorBody struct {
 	Message string `json:"message"`
 }
 
+// decodeZoomError reads the code and message of an error answer. A body cut
+// at maxErrorBodyBytes (an oversize message) does not decode whole: its
+// fields are then read one by one, and a message cut short is kept as far
+// as it goes (the caller bounds and cleans it).
+func decodeZoomError(body []byte) (code int, message string) {
+	var zb zoomErrorBody
+	if json.Unmarshal(body, &zb) == nil {
+		return zb.Code, zb.Message
+	}
+	scanFields(body, func(key string, raw json.RawMessage, cut string) {
+		switch key {
+		case "code":
+			_ = json.Unmarshal(raw, &code)
+		case "message":
+			message = cut
+			_ = json.Unmarshal(raw, &message)
+		}
+	})
+	return code, message
+}
+
+// scanFields reads the top-level fields of a JSON object one by one, for an
+// answer cut at its read cap: set gets each whole field's raw value, and
+// for the string field that was cut short, what there is of it.
+func scanFields(body []byte, set func(key string, raw json.RawMessage, cut string)) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return
+		}
+		key, _ := t.(string)
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			rest := bytes.TrimLeft(body[start:], " \t\r\n:")
+			if len(rest) > 0 && rest[0] == '"' {
+				set(key, nil, unquoteCut(rest[1:]))
+			}
+			return
+		}
+		set(key, raw, "")
+	}
+}
+
+// unquoteCut decodes the escapes of a JSON string cut short, dropping an
+// escape sequence the cut split.
+func unquoteCut(s []byte) string {
+	for drop := 0; drop <= 6 && drop <= len(s); drop++ {
+		quoted := make([]byte, 0, len(s)+2)
+		quoted = append(append(append(quoted, '"'), s[:len(s)-drop]...), '"')
+		var out string
+		if json.Unmarshal(quoted, &out) == nil {
+			return out
+		}
+	}
+	return string(s)
+}
+
 // get performs req and decodes a 2xx JSON answer into out. It paces itself,
 // renews the token once on a 401/124, backs off on per-second 429s, pauses
 // Heavy calls after a daily 429, and retries 5xx, timeouts and unreadable
-// answers a bounded number of times.
+// answers a bounded number of times (an answer over the body cap is not
+// retried: the same answer would come back).
 func (c *Client) get(ctx context.Context, req request, out any) error {
 	var (
 		renewedToken bool
@@ -208,6 +296,9 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("zoom API %s: %w", req.endpoint, ctx.Err())
 			}
+			if errors.Is(err, errBodyTooLarge) {
+				return fmt.Errorf("zoom API %s: %w", req.endpoint, err)
+			}
 			if retries < c.conf.MaxRetries {
 				retries++
 				if err := c.backoff(ctx, retries, req.endpoint, err); err != nil {
@@ -220,7 +311,7 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 
 		if status >= 200 && status < 300 {
 			if err := json.Unmarshal(body, out); err != nil {
-				err = fmt.Errorf("zoom API %s: HTTP %d with a body that does not decode: %w", req.endpoint, status, err)
+				err = fmt.Errorf("zoom API %s: HTTP %d with a body that does not decode: %w", req.endpoint, status, bounded(err))
 				if retries < c.conf.MaxRetries {
 					retries++
 					if err := c.backoff(ctx, retries, req.endpoint, err); err != nil {
@@ -234,21 +325,26 @@ func (c *Client) get(ctx context.Context, req request, out any) error {
 			return nil
 		}
 
-		apiErr := &APIError{Endpoint: req.endpoint, Status: status, TrackingID: header.Get("x-zm-trackingid")}
-		var zb zoomErrorBody
-		if json.Unmarshal(body, &zb) == nil {
-			apiErr.Code, apiErr.Message = zb.Code, zb.Message
-		}
+		// Everything taken from an error answer is bounded and cleaned
+		// before it reaches an error, a log line or a page.
+		apiErr := &APIError{Endpoint: req.endpoint, Status: status, TrackingID: sanitize.Field(header.Get("x-zm-trackingid"))}
+		code, message := decodeZoomError(body)
+		apiErr.Code, apiErr.Message = code, sanitize.Message(message)
 
 		switch {
 		case status == http.StatusTooManyRequests && isDailyLimit(header, apiErr.Message):
 			c.metrics.rateLimited.WithLabelValues(req.endpoint, "daily").Inc()
-			until := retryAfter(header.Get("Retry-After"), c.now())
+			now := c.now()
+			until, believed := retryAfter(header.Get("Retry-After"), now)
+			if !believed {
+				level.Warn(c.logger).Log("msg", "Retry-After of a daily 429 not believed: Zoom's daily counters reset at 00:00 UTC; pausing until then",
+					"endpoint", req.endpoint, "retry_after", sanitize.Field(header.Get("Retry-After")), "until", until.UTC().Format(time.RFC3339))
+			}
 			if req.category == categoryHeavy { // only Heavy calls have a daily quota
 				c.pauseHeavy(until)
 			}
 			level.Warn(c.logger).Log("msg", "Zoom daily rate limit reached; pausing Heavy calls", "endpoint", req.endpoint, "until", until.UTC().Format(time.RFC3339), "tracking_id", apiErr.TrackingID)
-			return &DailyQuotaError{Endpoint: req.endpoint, Until: until}
+			return &DailyQuotaError{Endpoint: req.endpoint, Until: until, answer: apiErr}
 
 		case status == http.StatusTooManyRequests:
 			c.metrics.rateLimited.WithLabelValues(req.endpoint, "qps").Inc()
@@ -302,16 +398,24 @@ func (c *Client) send(ctx context.Context, req request, token string) (int, http
 	resp, err := c.http.Do(httpReq)
 	if err != nil {
 		c.observe(req.endpoint, "error", start)
-		return 0, nil, nil, redactURL(err)
+		return 0, nil, nil, bounded(redactURL(err))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.conf.MaxBodyBytes+1))
-	if err == nil && int64(len(body)) > c.conf.MaxBodyBytes {
-		err = fmt.Errorf("response body larger than %d bytes", c.conf.MaxBodyBytes)
+	success := resp.StatusCode >= 200 && resp.StatusCode < 300
+	var body []byte
+	if success {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, c.conf.MaxBodyBytes+1))
+		if err == nil && int64(len(body)) > c.conf.MaxBodyBytes {
+			err = fmt.Errorf("response body larger than %d bytes, not retried: %w", c.conf.MaxBodyBytes, errBodyTooLarge)
+		}
+	} else {
+		// Only the code and message of an error answer are kept: the rest
+		// of an oversize one is left unread.
+		body, err = io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	}
 	if err != nil {
 		c.observe(req.endpoint, "error", start)
-		return 0, nil, nil, fmt.Errorf("reading HTTP %d response: %w", resp.StatusCode, err)
+		return 0, nil, nil, fmt.Errorf("reading HTTP %d response: %w", resp.StatusCode, bounded(err))
 	}
 	c.observe(req.endpoint, strconv.Itoa(resp.StatusCode), start)
 	c.recordQuota(resp.StatusCode, resp.Header)
@@ -388,7 +492,8 @@ func (c *Client) backoff(ctx context.Context, attempt int, what string, cause er
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("zoom API %s: %w (last error: %v)", what, ctx.Err(), cause)
+		// Both wrapped: callers test for the cancellation and for Zoom's answer.
+		return fmt.Errorf("zoom API %s: %w (last error: %w)", what, ctx.Err(), cause)
 	case <-t.C:
 		return nil
 	}
@@ -405,12 +510,13 @@ func isDailyLimit(h http.Header, message string) bool {
 
 // retryAfter reads a daily 429's Retry-After, a date-time in Zoom's case; a
 // number of seconds is accepted too. Without a usable value the pause lasts
-// until Zoom's daily counters reset at the next 00:00 UTC.
-// A time already past (clock skew) or absurdly far (over maxDailyPause) is
-// not trusted either.
-func retryAfter(value string, now time.Time) time.Time {
+// until Zoom's daily counters reset at the next 00:00 UTC. Since they reset
+// then, a pause never runs past the next 00:00 UTC plus dailyPauseSlack: a
+// later time (a hostile or broken answer, persisted by the scraper) is not
+// believed, nor is a time already past (clock skew); believed is false when
+// a value was given and not used.
+func retryAfter(value string, now time.Time) (until time.Time, believed bool) {
 	value = strings.TrimSpace(value)
-	until := time.Time{}
 	if value != "" {
 		for _, layout := range []string{time.RFC3339, http.TimeFormat, "2006-01-02T15:04:05"} {
 			if t, err := time.Parse(layout, value); err == nil {
@@ -422,15 +528,19 @@ func retryAfter(value string, now time.Time) time.Time {
 			until = now.Add(time.Duration(secs) * time.Second)
 		}
 	}
-	if !until.After(now) || until.Sub(now) > maxDailyPause {
-		return nextMidnightUTC(now)
+	midnight := nextMidnightUTC(now)
+	if !until.After(now) || until.After(maxDailyPauseUntil(now)) {
+		return midnight, value == ""
 	}
-	return until
+	return until, true
 }
 
-// maxDailyPause bounds the pause a daily 429 may impose: Zoom's daily
-// counters reset every day.
-const maxDailyPause = 48 * time.Hour
+// dailyPauseSlack is how far past 00:00 UTC a daily 429's Retry-After may
+// run (clocks differ a little); Zoom's daily counters reset at 00:00 UTC.
+const dailyPauseSlack = 5 * time.Minute
+
+// maxDailyPauseUntil is the latest a daily pause may run from now.
+func maxDailyPauseUntil(now time.Time) time.Time { return nextMidnightUTC(now).Add(dailyPauseSlack) }
 
 func nextMidnightUTC(now time.Time) time.Time {
 	y, m, d := now.UTC().Date()

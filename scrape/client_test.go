@@ -499,22 +499,32 @@ func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 24, 15, 4, 5, 0, time.UTC)
 	midnight := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		value string
-		want  time.Time
+		value    string
+		want     time.Time
+		believed bool
 	}{
-		{"2026-11-25T00:00:00Z", midnight},
-		{"Wed, 25 Nov 2026 00:00:00 GMT", midnight},
-		{"120", now.Add(2 * time.Minute)},
-		{"", midnight},
-		{"soon", midnight},
-		{"0", midnight},                    // already past: wait for Zoom's reset
-		{"2026-11-24T15:00:00Z", midnight}, // past by clock skew
-		{"2027-01-01T00:00:00Z", midnight}, // absurdly far
-		{"2026-11-25T12:00:00Z", time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)},
+		{"2026-11-25T00:00:00Z", midnight, true},
+		{"Wed, 25 Nov 2026 00:00:00 GMT", midnight, true},
+		{"120", now.Add(2 * time.Minute), true},
+		{"", midnight, true}, // none given: Zoom's reset
+		{"soon", midnight, false},
+		{"0", midnight, false},                                         // already past: wait for Zoom's reset
+		{"2026-11-24T15:00:00Z", midnight, false},                      // past by clock skew
+		{"2026-11-25T00:05:00Z", midnight.Add(5 * time.Minute), true},  // within the slack
+		{"2026-11-25T00:05:01Z", midnight, false},                      // past the slack
+		{"2026-11-25T12:00:00Z", midnight, false},                      // beyond Zoom's reset
+		{"172800", midnight, false},                                    // 48 h
+		{"Thu, 26 Nov 2026 15:04:05 GMT", midnight, false},             // 48 h
+		{"2027-01-01T00:00:00Z", midnight, false},                      // absurdly far
+		{"32400", time.Date(2026, 11, 25, 0, 4, 5, 0, time.UTC), true}, // 9 h: within the slack
 	}
 	for _, tt := range tests {
-		if got := retryAfter(tt.value, now); !got.Equal(tt.want) {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.value, got, tt.want)
+		got, believed := retryAfter(tt.value, now)
+		if !got.Equal(tt.want) || believed != tt.believed {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.value, got, believed, tt.want, tt.believed)
+		}
+		if got.After(midnight.Add(dailyPauseSlack)) {
+			t.Errorf("retryAfter(%q) = %v: past the next 00:00 UTC and its slack", tt.value, got)
 		}
 	}
 }

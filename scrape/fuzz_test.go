@@ -263,7 +263,7 @@ func FuzzAPIResponse(f *testing.F) {
 			if status != http.StatusTooManyRequests {
 				t.Fatalf("daily quota error for HTTP %d", status)
 			}
-			if want := retryAfter(retryAfterValue, fuzzNow); !quota.Until.Equal(want) {
+			if want, _ := retryAfter(retryAfterValue, fuzzNow); !quota.Until.Equal(want) {
 				t.Fatalf("paused until %v, want %v (Retry-After %q)", quota.Until, want, retryAfterValue)
 			}
 			if paused := c.HeavyPausedUntil(); quota.Until.After(fuzzNow) && !paused.Equal(quota.Until) {

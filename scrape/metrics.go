@@ -12,15 +12,18 @@ const (
 // clientMetrics count every call so that users can see, and forecast, what
 // the exporter spends of the account's shared quota.
 type clientMetrics struct {
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	rateLimited    *prometheus.CounterVec
-	tokenRequests  prometheus.Counter
-	tokenFailures  prometheus.Counter
-	quotaRemaining *prometheus.GaugeVec
-	heavyPaused    prometheus.Gauge
-	budget         prometheus.Gauge
-	budgetUsed     prometheus.Gauge
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	rateLimited   *prometheus.CounterVec
+	tokenRequests prometheus.Counter
+	tokenFailures prometheus.Counter
+	// tokenShortLifetime counts tokens Zoom gave with a lifetime under
+	// shortTokenLifetime, or none worth the name (negative).
+	tokenShortLifetime prometheus.Counter
+	quotaRemaining     *prometheus.GaugeVec
+	heavyPaused        prometheus.Gauge
+	budget             prometheus.Gauge
+	budgetUsed         prometheus.Gauge
 }
 
 func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
@@ -44,7 +47,11 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		}),
 		tokenFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zoom_oauth_token_failures_total",
-			Help: "Server-to-Server OAuth access token requests that did not return a token.",
+			Help: "Server-to-Server OAuth access token requests that did not return a usable token (error answers, no answer within --zoom.request-timeout, tokens expired on arrival).",
+		}),
+		tokenShortLifetime: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zoom_oauth_token_short_lifetime_total",
+			Help: "Access tokens whose lifetime (expires_in) was under 2 minutes or not positive; Zoom's live an hour. They are renewed at half their lifetime, at most one token request per 10s.",
 		}),
 		quotaRemaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zoom_api_daily_quota_remaining",
@@ -69,7 +76,7 @@ func newClientMetrics(reg prometheus.Registerer) *clientMetrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.tokenRequests, m.tokenFailures, m.quotaRemaining, m.heavyPaused, m.budget, m.budgetUsed)
+		reg.MustRegister(m.requests, m.duration, m.rateLimited, m.tokenRequests, m.tokenFailures, m.tokenShortLifetime, m.quotaRemaining, m.heavyPaused, m.budget, m.budgetUsed)
 	}
 	return m
 }

@@ -8,14 +8,35 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 )
 
 // pageSize is the largest page Zoom serves; fewer pages means fewer calls.
 const pageSize = 300
 
-// maxPages bounds one listing, so a server that keeps sending page tokens
-// cannot keep a refresh busy forever (300,000 records at 300 a page).
-const maxPages = 1000
+// Bounds of one listing (README, "Status page and reliability"), so that a
+// server that keeps sending page tokens cannot keep a refresh busy, nor
+// spend the day's budget: a listing reads at most ceil(total_records / page
+// size) + 1 pages (one of slack for rows arriving meanwhile), never more
+// than its endpoint's hard cap, and stops at a page token it already
+// followed.
+const (
+	// maxPages: /users and the hosts report, 300,000 rows at 300 a page.
+	maxPages = 1000
+	// maxUserReportPages: one user's report of one month, 30,000 meetings.
+	maxUserReportPages = 100
+	// maxPageToken: Zoom's page tokens are about 32 characters.
+	maxPageToken = 1024
+)
+
+// maxPagesOf is the hard cap on one listing of endpoint.
+func maxPagesOf(endpoint string) int {
+	if endpoint == endpointUserMeetings {
+		return maxUserReportPages
+	}
+	return maxPages
+}
 
 // ReportType selects meetings in GET /report/users/{userId}/meetings.
 const (
@@ -62,6 +83,7 @@ type HostActivity struct {
 // no token (zoom-api.md section 2). total_records is a pointer: absent is not 0.
 type paging struct {
 	NextPageToken string `json:"next_page_token"`
+	PageSize      int    `json:"page_size"`
 	PageNumber    int    `json:"page_number"`
 	PageCount     int    `json:"page_count"`
 	TotalRecords  *int   `json:"total_records"`
@@ -112,7 +134,7 @@ func (c *Client) UserMeetings(ctx context.Context, userID string, from, to time.
 	}
 	pages, err := listAll[meetingsPage](ctx, c, req)
 	if err != nil {
-		return nil, fmt.Errorf("report for user %s: %w", userID, err)
+		return nil, fmt.Errorf("report for user %s: %w", sanitize.Field(userID), err)
 	}
 	seen := make(map[string]int)
 	var meetings []Meeting
@@ -176,11 +198,28 @@ func (c *Client) ActiveHosts(ctx context.Context, from, to time.Time) ([]HostAct
 // invalid or expired (400/300: tokens live 15 minutes), the listing starts
 // again from the first page, once. A listing that ends with fewer rows than
 // its last page's total_records is incomplete: an error, not a short answer.
+// A listing that would not end is stopped (RunawayListingError). The
+// outcome is kept for LastFailures.
 func listAll[P any, PP listingPage[P]](ctx context.Context, c *Client, req request) ([]PP, error) {
+	pages, err := readListing[P, PP](ctx, c, req)
+	if err != nil {
+		now := c.now()
+		if f := apiFailure(req.endpoint, err, now); f != nil {
+			c.failures.recordAPI(f, now)
+		}
+		return nil, err
+	}
+	c.failures.clearAPI(req.endpoint)
+	return pages, nil
+}
+
+func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req request) ([]PP, error) {
 	restarted := false
 	var pages []PP
 	pageToken := ""
 	pageNumber := 0 // > 0: the listing pages by number
+	followed := map[string]bool{}
+	bound, boundWhy := maxPagesOf(req.endpoint), "the most one listing of this endpoint may have"
 	for {
 		q := url.Values{}
 		for k, v := range req.query {
@@ -202,6 +241,7 @@ func listAll[P any, PP listingPage[P]](ctx context.Context, c *Client, req reque
 		if pageToken != "" && !restarted && errors.As(err, &apiErr) && apiErr.Status == 400 && apiErr.Code == codeInvalidPageToken {
 			restarted = true
 			pages, pageToken = nil, ""
+			clear(followed)
 			continue
 		}
 		if err != nil {
@@ -209,22 +249,53 @@ func listAll[P any, PP listingPage[P]](ctx context.Context, c *Client, req reque
 		}
 		pages = append(pages, page)
 		info := page.page()
+		if len(pages) == 1 && info.TotalRecords != nil {
+			size := pageSize
+			if info.PageSize > 0 && info.PageSize < pageSize {
+				size = info.PageSize // Zoom served smaller pages than asked
+			}
+			total := max(*info.TotalRecords, 0)
+			if b := (total+size-1)/size + 1; b < bound {
+				bound, boundWhy = b, fmt.Sprintf("what its total_records of %d allows at %d rows a page, plus one", total, size)
+			}
+		}
 		next := strings.TrimSpace(info.NextPageToken)
 		if len(pages) == 1 && next == "" && info.PageNumber <= 1 && info.PageCount > 1 {
 			pageNumber = 1 // the page just read; the listing goes on by number
 		}
 		switch {
 		case pageNumber == 0 && next != "":
+			if len(next) > maxPageToken {
+				return nil, &RunawayListingError{Endpoint: req.endpoint, Pages: len(pages), Reason: fmt.Sprintf("a next_page_token of %d bytes", len(next))}
+			}
+			if followed[next] {
+				return nil, &RunawayListingError{Endpoint: req.endpoint, Pages: len(pages), Reason: "a next_page_token it already followed (" + sanitize.Field(next) + ") came back: a loop"}
+			}
+			followed[next] = true
 			pageToken = next
 		case pageNumber > 0 && pageNumber < info.PageCount:
 			pageNumber++
 		default:
 			return pages, complete(req.endpoint, pages)
 		}
-		if len(pages) >= maxPages {
-			return nil, fmt.Errorf("zoom API %s: more than %d pages; refusing to follow more pages", req.endpoint, maxPages)
+		if len(pages) >= bound {
+			return nil, &RunawayListingError{Endpoint: req.endpoint, Pages: len(pages), Reason: fmt.Sprintf("more pages than %d, %s", bound, boundWhy)}
 		}
 	}
+}
+
+// RunawayListingError is a listing that would not end as Zoom's do: a page
+// token that comes back, or more pages than its total_records allows or
+// than its endpoint's hard cap. It stops there, so that a broken or hostile
+// answer spends no more of the day's budget.
+type RunawayListingError struct {
+	Endpoint string
+	Pages    int    // pages read before stopping
+	Reason   string // what was wrong
+}
+
+func (e *RunawayListingError) Error() string {
+	return fmt.Sprintf("zoom API %s: listing stopped after %d page(s): %s; not following it further", e.Endpoint, e.Pages, e.Reason)
 }
 
 // complete checks a finished listing against the total_records of its last
