@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"time"
 
 	"github.com/go-kit/log/level"
 
+	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 	"github.com/zoomexporter/zoom_exporter/store"
 )
 
@@ -118,11 +121,126 @@ func (s *Scraper) saveBudget() {
 	}
 }
 
+// coverageKey is where the store keeps, by month, when every tracked
+// user's data of the month was last known current.
+const coverageKey = "month_coverage"
+
+// coverageMonths is how many months of coverage are kept, and
+// coverageSaveEvery how much it must advance before it is written again.
+const (
+	coverageMonths    = 7
+	coverageSaveEvery = time.Hour
+)
+
+// noteCoverage records, for each month refreshed, when every tracked
+// user's data of it was last known current, and keeps it in the store when
+// it advanced. A user that never refreshed and fails (a --zoom.user Zoom
+// does not know) is left out: no catch-up would help it.
+func (s *Scraper) noteCoverage(tracked []*userState, windows []reportWindow, now time.Time) {
+	changed := false
+	for _, w := range windows {
+		mk := monthKey(w.month)
+		var oldest time.Time
+		complete := true
+		for _, u := range tracked {
+			if u.lastOK.IsZero() && u.lastError != "" {
+				continue
+			}
+			at, ok := u.knownAt[mk]
+			if !ok {
+				complete = false
+				break
+			}
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
+			}
+		}
+		if !complete || oldest.IsZero() || !oldest.After(s.coverage[mk]) {
+			continue
+		}
+		s.coverage[mk] = oldest
+		changed = true
+	}
+	if c := s.catchUp; c != nil {
+		cur := monthStart(now)
+		switch {
+		case !s.coverage[monthKey(c.month)].Before(cur.Add(s.conf.GracePeriod)):
+			level.Info(s.logger).Log("msg", "The previous month is caught up after the downtime", "month", monthKey(c.month))
+			s.catchUp = nil
+		case !now.Before(c.until) || !c.month.Equal(cur.AddDate(0, -1, 0)):
+			level.Warn(s.logger).Log("msg", "Giving up catching up the previous month after the downtime; meetings that reached its report late may be missing", "month", monthKey(c.month))
+			s.catchUp = nil
+		}
+	}
+	if !changed || s.store == nil {
+		return
+	}
+	// The catch-up looks at half a grace period: saving an hour's progress
+	// at most once is plenty, and spares a write a cycle.
+	due := false
+	for mk, at := range s.coverage {
+		saved, ok := s.savedCoverage[mk]
+		due = due || !ok || at.Sub(saved) >= coverageSaveEvery
+	}
+	if !due {
+		return
+	}
+	oldest := monthKey(monthStart(now).AddDate(0, -coverageMonths, 0))
+	maps.DeleteFunc(s.coverage, func(k string, _ time.Time) bool { return k < oldest })
+	raw, err := json.Marshal(s.coverage)
+	if err == nil {
+		err = s.store.PutShared(coverageKey, raw)
+	}
+	if err == nil {
+		if s.coverage == nil { // a stored null
+			s.coverage = make(map[string]time.Time)
+		}
+		s.savedCoverage = maps.Clone(s.coverage)
+	}
+	if err != nil && s.failures.shouldLog("\x00coverage", "store", now, s.conf.Interval) {
+		level.Warn(s.logger).Log("msg", "Cannot record which months were refreshed to their end", "err", sanitize.Message(err.Error()))
+	}
+}
+
+// planCatchUp decides, at start, whether the previous month is refreshed
+// once more: when the store shows it was last seen complete before the
+// second half of its grace period (the exporter was down across the month
+// turn for longer than that), meetings may have reached its report after
+// the last look. It is refreshed, as during the grace period, until every
+// tracked user's data of it is current, for at most one grace period.
+func (s *Scraper) planCatchUp(now time.Time) {
+	grace := s.conf.GracePeriod
+	cur := monthStart(now)
+	prev := cur.AddDate(0, -1, 0)
+	if grace <= 0 || now.Sub(cur) < grace {
+		return // no grace period, or the previous month is in it anyway
+	}
+	seen, ok := s.coverage[monthKey(prev)]
+	if !ok || !seen.Before(cur.Add(grace/2)) {
+		return // never seen by this store (nothing to catch up), or seen to its end
+	}
+	s.catchUp = &catchUpWindow{month: prev, until: now.Add(grace)}
+	level.Info(s.logger).Log("msg", "The exporter was down across the month turn for longer than the grace period; refreshing the previous month once more",
+		"month", monthKey(prev), "last_complete", seen.Format(time.RFC3339))
+}
+
 // restore loads the store into the scraper's state, keeping the meetings of
 // the months still refreshed, and publishes a first snapshot so restored
 // counters are served before the first refresh ends.
 func (s *Scraper) restore(st *store.Store) error {
 	now := s.now().UTC()
+	if raw, err := st.Shared(coverageKey); err != nil {
+		return fmt.Errorf("store %s: reading the months refreshed: %w", st.Path(), err)
+	} else if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &s.coverage); err != nil {
+			return fmt.Errorf("store %s: the months refreshed do not decode: %w; move the file aside to start afresh", st.Path(), err)
+		}
+		if s.coverage == nil { // a stored null
+			s.coverage = make(map[string]time.Time)
+		}
+		s.savedCoverage = maps.Clone(s.coverage)
+	}
+	s.planCatchUp(now)
 	keep := make(map[string]bool)
 	for _, w := range s.monthsToRefresh(now) {
 		keep[monthKey(w.month)] = true
@@ -131,6 +249,10 @@ func (s *Scraper) restore(st *store.Store) error {
 	if err != nil {
 		return err
 	}
+	for mk := range keep {
+		s.inMemory[mk] = true
+	}
+	s.restored = len(users) > 0
 	if len(hist) > 0 {
 		var sh storedHistograms
 		if err := json.Unmarshal(hist, &sh); err != nil {
@@ -155,7 +277,7 @@ func (s *Scraper) restore(st *store.Store) error {
 	meetings := 0
 	for key, data := range users {
 		u := s.stateFor(key)
-		u.email = data.Email
+		u.email = sanitize.Text(data.Email, maxEmailBytes) // a label until the directory is read
 		if len(data.Counters) > 0 {
 			if err := json.Unmarshal(data.Counters, &u.counters); err != nil {
 				return fmt.Errorf("store %s: counters of user %s do not decode: %w", st.Path(), key, err)

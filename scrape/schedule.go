@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
+
+	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 )
 
 // Quota-aware scheduling. Zoom's daily Heavy quota is per account and shared
@@ -18,7 +20,9 @@ import (
 //     never fetched; a user absent from the hosts report hosted nothing, so
 //     its report is known to be empty without a call. Changes are kept per
 //     month: within the grace period after a month turns, a user whose
-//     change is in one month has only that month's report fetched;
+//     change is in one month has only that month's report fetched, and
+//     when sweeping both months every interval would take more than half
+//     the budget, the previous month is swept less often than the current;
 //   - fetches every user again at least every --scrape.full-interval
 //     (oldest first), which catches what the hosts totals cannot show;
 //   - for report types the hosts report cannot see (pastOne, pastJoined),
@@ -142,14 +146,24 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		// Sweep when the budget covers the sweep and the known backlog;
 		// otherwise spend this cycle on the backlog, so a starved budget
 		// does not go on sweeping for changes it cannot fetch.
-		sweepCost := len(windows) * max(s.sweepPagesPerMonth, (len(tracked)+pageSize-1)/pageSize, 1)
-		if tokens >= sweepCost+backlog && now.Sub(s.lastSweep) >= s.sweepGap(sweepCost, budget.Budget) {
-			used, err := s.sweep(ctx, tracked, windows, now)
+		perMonth := max(s.sweepPagesPerMonth, (len(tracked)+pageSize-1)/pageSize, 1)
+		due := s.sweepsDue(windows, perMonth, budget.Budget, now)
+		if len(due) > 1 && tokens < len(due)*perMonth+backlog {
+			due = due[:1] // the current month first: nearly every change is there
+		}
+		if len(due) > 0 && tokens >= len(due)*perMonth+backlog {
+			used, err := s.sweep(ctx, tracked, due, now)
 			spend(used)
-			p.swept, p.sweepErr = err == nil, err
+			p.sweepErr = err
 			if err == nil {
-				s.sweepPagesPerMonth = max((used+len(windows)-1)/len(windows), 1)
-				s.previousSweep, s.lastSweep = s.lastSweep, now
+				s.sweepPagesPerMonth = max((used+len(due)-1)/len(due), 1)
+				for _, w := range due {
+					s.sweptAt[monthKey(w.month)] = now
+					if w.current {
+						p.swept = true
+						s.previousSweep, s.lastSweep = s.lastSweep, now
+					}
+				}
 			}
 		}
 		for _, u := range tracked {
@@ -208,33 +222,98 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 // the changes they find, and the full reconciliation, always get the rest.
 const sweepShare = 0.5
 
-// sweepGap is the shortest time between sweeps: the refresh interval, or
-// longer when sweeping that often would take more than sweepShare of the budget.
-func (s *Scraper) sweepGap(sweepCost, budget int) time.Duration {
-	perDay := float64(budget) * sweepShare / float64(max(sweepCost, 1))
-	gap := time.Duration(float64(24*time.Hour) / max(perDay, 1e-9))
-	// Cycles start every interval: never wait a little less than a whole number of them.
-	return max(s.conf.Interval, gap) - time.Second
+// sweepsDue returns the windows whose hosts report is swept this cycle,
+// the current month first. Each month is swept every interval while that
+// takes no more than sweepShare of the budget. When it would take more,
+// and the current month alone fits every interval, the current month (where
+// nearly every change is) is still swept every interval and the other
+// months (the previous one, in the grace period) share what is left;
+// otherwise every month is swept together, as often as the share allows.
+func (s *Scraper) sweepsDue(windows []reportWindow, perMonth, budget int, now time.Time) []reportWindow {
+	if len(windows) == 0 {
+		return nil
+	}
+	allowed := float64(budget) * sweepShare // sweep calls a day
+	gapFor := func(calls int, perDay float64) time.Duration {
+		return time.Duration(float64(24*time.Hour) * float64(calls) / max(perDay, 1e-9))
+	}
+	interval := s.conf.Interval
+	together := gapFor(len(windows)*perMonth, allowed)
+	alone := gapFor(perMonth, allowed)
+	others := time.Duration(0)
+	if len(windows) > 1 && together > interval && alone <= interval {
+		left := allowed - float64(perMonth)*float64(24*time.Hour)/float64(interval)
+		others = gapFor((len(windows)-1)*perMonth, left)
+		if others > 4*together {
+			others = 0 // the other months would starve: every month together
+		}
+	}
+	var due []reportWindow
+	if others == 0 {
+		if s.gapPassed(s.sweptAt[monthKey(windows[0].month)], together, now) {
+			return windows
+		}
+		for _, w := range windows[1:] {
+			if _, ok := s.sweptAt[monthKey(w.month)]; !ok {
+				due = append(due, w) // a month never swept (a catch-up) does not wait
+			}
+		}
+		return due
+	}
+	if mk := monthKey(windows[1].month); s.splitNoted != mk {
+		s.splitNoted = mk
+		level.Info(s.logger).Log("msg", "Sweeping the current month every interval and the previous one less often, to keep sweeps within half the daily budget",
+			"previous_month", mk, "previous_month_every", others.Round(time.Second))
+	}
+	for i, w := range windows {
+		gap := others
+		if i == 0 {
+			gap = interval
+		}
+		if s.gapPassed(s.sweptAt[monthKey(w.month)], gap, now) {
+			due = append(due, w)
+		}
+	}
+	return due
+}
+
+// gapPassed reports whether something last done at last (zero: never) may
+// be done again now, gap being the least time between two. Cycles start
+// every interval, but a cycle that starts late (the one before outlasted
+// the interval) brings the next one closer: a gap of at most one interval is
+// always due in the next cycle, and a longer one never waits a little less
+// than a whole number of cycles.
+func (s *Scraper) gapPassed(last time.Time, gap time.Duration, now time.Time) bool {
+	if last.IsZero() {
+		return true
+	}
+	elapsed := now.Sub(last)
+	if gap <= s.conf.Interval {
+		return elapsed >= s.conf.Interval-s.conf.Interval/4
+	}
+	return elapsed >= gap-time.Second
 }
 
 // roundRobin lists the users still to fetch in the current round, most
 // recently active first. Every user gets one fetch a round; a new round
-// starts once all had theirs and at least an interval has passed.
+// starts once all had theirs, in the next cycle.
 func (s *Scraper) roundRobin(tracked []*userState, now time.Time) []*userState {
+	if s.roundStart.IsZero() {
+		s.roundStart = now
+	}
 	pending := func() []*userState {
 		var out []*userState
 		for _, u := range tracked {
-			if !u.lastFetch.After(s.roundStart) || u.lastError != "" {
+			// Fetched in the cycle that started the round (at roundStart) is done.
+			if u.lastFetch.Before(s.roundStart) || u.lastError != "" {
 				out = append(out, u)
 			}
 		}
 		return out
 	}
 	candidates := pending()
-	if len(candidates) == 0 && now.Sub(s.roundStart) >= s.conf.Interval {
-		if !s.roundStart.IsZero() {
-			s.lastRound = now.Sub(s.roundStart)
-		}
+	if len(candidates) == 0 && s.gapPassed(s.roundStart, s.conf.Interval, now) {
+		s.lastRound = now.Sub(s.roundStart)
 		s.roundStart = now
 		candidates = pending()
 	}
@@ -295,9 +374,12 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 	for _, w := range windows {
 		hosts, err := s.client.ActiveHosts(ctx, w.from, w.to)
 		if err != nil {
-			level.Warn(s.logger).Log("msg", "Hosts report failed; no change detection this cycle", "month", monthKey(w.month), "err", err)
+			if s.failures.shouldLog("\x00sweep", failureKind(err), now, s.conf.Interval) {
+				level.Warn(s.logger).Log("msg", "Hosts report failed; no change detection this cycle", "month", monthKey(w.month), "err", sanitize.Message(err.Error()))
+			}
 			return used(), err
 		}
+		s.failures.forget("\x00sweep")
 		byKey := make(map[string]HostActivity, 2*len(hosts))
 		for _, h := range hosts {
 			byKey[h.ID] = h
@@ -323,19 +405,23 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 			u.seenHost[mk] = totals
 			prev, fetched := u.fetchedHost[mk]
 			switch {
-			case u.info.ID == "":
+			case u.info.ID == "" && (!fetched || prev != totals):
 				// Not listed by GET /users (a --zoom.user Zoom may not
 				// know): only its own report can tell.
-				if !fetched || prev != totals {
-					u.dirty[mk] = true
-				}
+				u.dirty[mk] = true
 			case fetched && prev == totals:
+				if !u.dirty[mk] {
+					u.knownAt[mk] = now
+				}
 			case totals == (hostTotals{}) && (!fetched || prev == (hostTotals{})):
 				// Hosted nothing in the month (no row, or a row of zeros as
 				// recorded from real Zoom): its report is empty, no call needed.
 				u.fetchedHost[mk] = totals
 				if w.current && !u.monthOf.Equal(w.month) {
 					u.month, u.monthOf = map[string]Totals{}, w.month
+				}
+				if !u.dirty[mk] {
+					u.knownAt[mk] = now
 				}
 			default:
 				u.dirty[mk] = true
@@ -351,18 +437,29 @@ type hostTotals struct{ meetings, participants, minutes int }
 // noteSchedule updates the effective per-user interval and says once in the
 // log when the budget stretches it beyond --scrape.interval.
 func (s *Scraper) noteSchedule(p cyclePlan, now time.Time) {
-	// The time a change may wait: between sweeps, or for a round-robin
-	// round to come back; an overdue sweep or round counts as it grows.
+	// The time a change may wait: between sweeps of the current month, or
+	// for a round-robin round to come back; an overdue sweep or round
+	// counts as it grows. Gaps within a quarter interval of the interval
+	// are the interval: cycles start on a ticker, not to the nanosecond.
+	inCycles := func(d time.Duration) time.Duration {
+		if d <= s.conf.Interval+s.conf.Interval/4 {
+			return s.conf.Interval
+		}
+		return d
+	}
 	effective := s.conf.Interval
 	if s.detectsChanges() {
 		if !s.previousSweep.IsZero() {
-			effective = max(effective, s.lastSweep.Sub(s.previousSweep))
+			effective = max(effective, inCycles(s.lastSweep.Sub(s.previousSweep)))
 		}
 		if !s.lastSweep.IsZero() {
-			effective = max(effective, now.Sub(s.lastSweep))
+			effective = max(effective, inCycles(now.Sub(s.lastSweep)))
 		}
 	} else {
-		effective = max(effective, s.lastRound, now.Sub(s.roundStart))
+		effective = max(effective, inCycles(s.lastRound))
+		if !s.roundStart.IsZero() {
+			effective = max(effective, inCycles(now.Sub(s.roundStart)))
+		}
 	}
 	s.effectiveInterval = effective
 	stretched := p.deferred > 0 || effective > s.conf.Interval*3/2

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
+	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 	"github.com/zoomexporter/zoom_exporter/store"
 )
 
@@ -37,6 +40,14 @@ type ScraperConfig struct {
 	Owns func(key string) bool
 }
 
+// MaxIDBytes bounds a user id or meeting uuid from Zoom (README, "Status
+// page and reliability"). Zoom's are about 22 and 24 characters; a longer
+// one is refused before it reaches the store, whose keys it would be.
+const MaxIDBytes = 256
+
+// maxEmailBytes bounds the e-mail of the user label (RFC 5321's 254).
+const maxEmailBytes = 254
+
 // Scraper refreshes every tracked user's report in the background and
 // publishes each result as an immutable Snapshot. Scrapes read the latest
 // snapshot and never wait for a refresh.
@@ -52,7 +63,7 @@ type Scraper struct {
 	refreshing sync.Mutex // held for a whole refresh: two never overlap
 
 	// Mutable state below is touched only during a refresh.
-	mu         sync.Mutex // guards users and histograms while user refreshes run concurrently
+	mu         sync.Mutex // guards users, histograms and tallies while user refreshes run concurrently
 	users      map[string]*userState
 	durations  map[string]*Histogram // by type
 	sizes      map[string]*Histogram // by type
@@ -61,17 +72,46 @@ type Scraper struct {
 	listedOnce bool
 	store      *store.Store
 	prunedFor  string // month whose six-month pruning is done
+	restored   bool   // counters of at least one user came from the store
+
+	// Months whose meetings already counted (the dedupe sets) are in
+	// memory; a month needed again after it was dropped (a clock stepped
+	// back) is read back from the store first.
+	inMemory map[string]bool
+	// coverage is, by month, when every tracked user's data of the month
+	// was last known current; kept in the store to tell, after a downtime,
+	// whether the previous month was seen to its end.
+	coverage      map[string]time.Time
+	savedCoverage map[string]time.Time
+	catchUp       *catchUpWindow
+
+	// Bounds on what Zoom sends (since start).
+	clampedFigures  uint64
+	refusedMeetings uint64
+	refusedUsers    uint64
+	refusedExample  string // one refused id of this cycle, cut short, for the log
+
+	failures failureLog
 
 	// Scheduling (schedule.go).
 	bucket             heavyBucket
-	sweepPagesPerMonth int // Heavy calls the last sweep took per month swept
-	lastSweep          time.Time
+	sweepPagesPerMonth int                  // Heavy calls the last sweep took per month swept
+	sweptAt            map[string]time.Time // month -> last successful sweep of its hosts report
+	lastSweep          time.Time            // last sweep of the current month
 	previousSweep      time.Time
+	splitNoted         string        // month whose slower sweeps during the grace period were logged
 	roundStart         time.Time     // round-robin: when the current round began
 	lastRound          time.Duration // round-robin: how long the last full round took
 	effectiveInterval  time.Duration
 	stretched          bool
 	pending            int
+}
+
+// catchUpWindow is a month refreshed once more after a downtime hid the end
+// of its grace period.
+type catchUpWindow struct {
+	month time.Time
+	until time.Time // given up then, caught up or not
 }
 
 // userState is one tracked user's data across refreshes.
@@ -83,7 +123,7 @@ type userState struct {
 	apiUser    string // what is sent as {userId}: the Zoom id when known
 	configured string // as given in --zoom.user, if it was
 	info       User   // from GET /users; zero when not listed
-	email      string // from the report, else GET /users, else as configured
+	email      string // as stored: the directory's e-mail when last listed
 
 	month        map[string]Totals // current month by type; replaced whole on refresh
 	monthOf      time.Time
@@ -91,6 +131,7 @@ type userState struct {
 	counted      map[string]map[string]countedMeeting // month key -> uuid -> contribution
 	lastOK       time.Time                            // data known current (fetched, or shown unchanged by a sweep)
 	retiredSince time.Time                            // no longer tracked since; zero while tracked
+	trackedSince time.Time                            // first tracked (or restored) by this process
 	lastTry      time.Time
 
 	// Scheduling (schedule.go).
@@ -98,6 +139,7 @@ type userState struct {
 	fetchedHost map[string]hostTotals // month -> hosts-report totals when last fetched
 	dirty       map[string]bool       // months a sweep showed a change in that is not fetched yet
 	fetchedAt   map[string]time.Time  // month -> its report's last successful fetch
+	knownAt     map[string]time.Time  // month -> its data last known current (fetched, or swept unchanged)
 	lastFetch   time.Time             // last fetch in which every month asked for came back
 	lastActive  time.Time             // when a new meeting was last counted
 	pages       map[string]int        // month -> report pages its last fetch took
@@ -124,17 +166,23 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 		conf.FullInterval = 6 * time.Hour
 	}
 	s := &Scraper{
-		conf:      conf,
-		client:    conf.Client,
-		now:       conf.Now,
-		logger:    conf.Logger,
-		users:     make(map[string]*userState),
-		durations: make(map[string]*Histogram),
-		sizes:     make(map[string]*Histogram),
-		directory: make(map[string]User),
-		store:     conf.Store,
+		conf:          conf,
+		client:        conf.Client,
+		now:           conf.Now,
+		logger:        conf.Logger,
+		users:         make(map[string]*userState),
+		durations:     make(map[string]*Histogram),
+		sizes:         make(map[string]*Histogram),
+		directory:     make(map[string]User),
+		store:         conf.Store,
+		inMemory:      make(map[string]bool),
+		coverage:      make(map[string]time.Time),
+		savedCoverage: make(map[string]time.Time),
+		sweptAt:       make(map[string]time.Time),
+		failures:      failureLog{logged: make(map[string]loggedFailure)},
 	}
-	s.snapshot.Store(&Snapshot{Month: monthStart(conf.Now())})
+	now := conf.Now().UTC()
+	s.snapshot.Store(&Snapshot{Month: monthStart(now), NextRefresh: now})
 	if s.store != nil {
 		if err := s.restore(s.store); err != nil {
 			return nil, err
@@ -146,7 +194,12 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 // Snapshot returns the latest published snapshot; never nil.
 func (s *Scraper) Snapshot() *Snapshot { return s.snapshot.Load() }
 
-// Ready reports whether the first refresh has finished.
+// Ready reports whether this process has data worth serving. It becomes
+// true at the end of the first refresh that brought data from Zoom (a user's
+// report fetched, or shown unchanged by the hosts report; or the user
+// listing, when there is no user to track), or at the end of the first
+// refresh, whatever its outcome, when counters were restored from the
+// store. It never becomes false again: a restart does not fix Zoom.
 func (s *Scraper) Ready() bool { return s.ready.Load() }
 
 // Run refreshes at once, then every Interval, until ctx ends. A refresh that
@@ -172,14 +225,18 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	start := time.Now()
 	now := s.now().UTC()
 
-	listOK := s.refreshDirectory(ctx)
+	listOK := s.refreshDirectory(ctx, now)
 	tracked := s.trackedUsers(now)
-	months := s.monthsToRefresh(now)
-	plan := s.planCycle(ctx, tracked, months, now)
+	months, loadOK := s.loadMonths(s.monthsToRefresh(now), now)
+	var plan cyclePlan
+	if loadOK {
+		plan = s.planCycle(ctx, tracked, months, now)
+	} // else nothing is fetched: counting without the meetings already counted could count twice
 	s.mu.Lock()
 	for _, u := range plan.confirmed {
 		u.lastOK, u.lastTry = now, now
 		u.lastError, u.lastAPIErr = "", nil
+		s.failures.forget(u.key)
 	}
 	s.mu.Unlock()
 
@@ -203,39 +260,88 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	close(work)
 	wg.Wait()
 
-	s.pruneMonths(months, now)
+	s.noteCoverage(tracked, months, now)
+	if loadOK {
+		s.pruneMonths(months, now)
+	}
 	s.saveBudget()
+	s.logRefused(now)
 	s.pending = plan.deferred
 	s.noteSchedule(plan, now)
-	ok := listOK && plan.sweepErr == nil && failed.Load() == 0 && ctx.Err() == nil
-	if ok {
+	cycleOK := listOK && loadOK && plan.sweepErr == nil && failed.Load() == 0 && ctx.Err() == nil
+	fresh := s.allFresh(tracked, now)
+	up := cycleOK && fresh
+	if up {
 		s.lastOK = now
 	}
 	elapsed := time.Since(start)
-	s.publish(now, ok, elapsed)
-	s.ready.Store(true)
+	s.publish(now, up, elapsed)
+
+	// Ready once this process has data worth serving (see Ready).
+	obtained := int(int64(len(plan.fetch))-failed.Load()) + len(plan.confirmed)
+	if obtained > 0 || (listOK && len(tracked) == 0) || s.restored {
+		s.ready.Store(true)
+	}
 	level.Info(s.logger).Log("msg", "Refresh finished", "users", len(tracked), "fetched", len(plan.fetch), "unchanged", len(plan.confirmed),
-		"waiting", plan.deferred, "failed_users", failed.Load(), "users_listed", listOK, "duration", elapsed.Round(time.Millisecond))
+		"waiting", plan.deferred, "failed_users", failed.Load(), "users_listed", listOK, "up", up, "duration", elapsed.Round(time.Millisecond))
 }
 
 // refreshDirectory reads GET /users (Medium: no daily cap) for discovery and
 // for the license and department of zoom_user_info. On failure the last good
 // list stays in use.
-func (s *Scraper) refreshDirectory(ctx context.Context) bool {
+func (s *Scraper) refreshDirectory(ctx context.Context, now time.Time) bool {
 	users, err := s.client.ActiveUsers(ctx)
 	if err != nil {
-		level.Warn(s.logger).Log("msg", "Listing Zoom users failed; keeping the last list", "err", err)
+		if s.failures.shouldLog("\x00listing", failureKind(err), now, s.conf.Interval) {
+			level.Warn(s.logger).Log("msg", "Listing Zoom users failed; keeping the last list", "err", sanitize.Message(err.Error()))
+		}
 		return false
 	}
+	s.failures.forget("\x00listing")
 	dir := make(map[string]User, len(users))
 	for _, u := range users {
-		if u.ID != "" {
-			dir[u.ID] = u
+		if u.ID == "" {
+			continue
 		}
+		if len(u.ID) > MaxIDBytes {
+			s.refuse(&s.refusedUsers, u.ID)
+			continue
+		}
+		// Outside text bound once, here: it reaches labels, the store and logs.
+		u.Email = sanitize.Text(u.Email, maxEmailBytes)
+		u.DisplayName = sanitize.Field(u.DisplayName)
+		u.Dept = sanitize.Field(u.Dept)
+		u.Status = sanitize.Field(u.Status)
+		dir[u.ID] = u
 	}
 	s.directory = dir
 	s.listedOnce = true
 	return true
+}
+
+// refuse counts an id over MaxIDBytes and keeps one, cut short, for the
+// cycle's log line.
+func (s *Scraper) refuse(tally *uint64, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*tally++
+	if s.refusedExample == "" {
+		s.refusedExample = sanitize.Text(id, 64)
+	}
+}
+
+// logRefused says, in one bounded line at most once an interval, that ids
+// over MaxIDBytes were refused.
+func (s *Scraper) logRefused(now time.Time) {
+	s.mu.Lock()
+	example := s.refusedExample
+	s.refusedExample = ""
+	users, meetings := s.refusedUsers, s.refusedMeetings
+	s.mu.Unlock()
+	if example != "" && s.failures.shouldLog("\x00refused", "oversize_id", now, s.conf.Interval) {
+		level.Warn(s.logger).Log("msg", "Refused users or meetings whose Zoom id is longer than the bound; they are not counted or stored",
+			"max_bytes", MaxIDBytes, "example", example, "refused_users_total", users, "refused_meetings_total", meetings)
+	}
 }
 
 // trackedUsers builds the list of users to refresh, in a stable order, and
@@ -306,14 +412,18 @@ func (s *Scraper) trackedUsers(now time.Time) []*userState {
 			continue
 		}
 		delete(s.users, key)
+		s.failures.forget(key)
 		if s.store != nil {
 			if err := s.store.DeleteUser(key); err != nil {
-				level.Warn(s.logger).Log("msg", "Cannot forget an untracked user in the store", "user", key, "err", err)
+				level.Warn(s.logger).Log("msg", "Cannot forget an untracked user in the store", "user", sanitize.Field(key), "err", sanitize.Message(err.Error()))
 			}
 		}
 	}
 	list := make([]*userState, 0, len(wanted))
 	for _, u := range wanted {
+		if !u.retiredSince.IsZero() {
+			u.trackedSince = now // back: it waits from now
+		}
 		u.retiredSince = time.Time{}
 		list = append(list, u)
 	}
@@ -341,13 +451,15 @@ func (s *Scraper) stateFor(key string) *userState {
 	if !ok {
 		u = &userState{
 			key: key, apiUser: key,
-			counters:    make(map[string]Totals),
-			counted:     make(map[string]map[string]countedMeeting),
-			seenHost:    make(map[string]hostTotals),
-			fetchedHost: make(map[string]hostTotals),
-			dirty:       make(map[string]bool),
-			fetchedAt:   make(map[string]time.Time),
-			pages:       make(map[string]int),
+			trackedSince: s.now().UTC(),
+			counters:     make(map[string]Totals),
+			counted:      make(map[string]map[string]countedMeeting),
+			seenHost:     make(map[string]hostTotals),
+			fetchedHost:  make(map[string]hostTotals),
+			dirty:        make(map[string]bool),
+			fetchedAt:    make(map[string]time.Time),
+			knownAt:      make(map[string]time.Time),
+			pages:        make(map[string]int),
 		}
 		s.users[key] = u
 	}
@@ -364,16 +476,81 @@ type reportWindow struct {
 
 // monthsToRefresh is the current month, and the previous one while the
 // grace period after the month turned lasts (meetings reach reports up to
-// ~30 minutes after they end).
+// ~30 minutes after they end) or while it is caught up after a downtime.
 func (s *Scraper) monthsToRefresh(now time.Time) []reportWindow {
 	cur := monthStart(now)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	windows := []reportWindow{{month: cur, from: cur, to: today, current: true}}
-	if now.Sub(cur) < s.conf.GracePeriod {
-		prev := cur.AddDate(0, -1, 0)
+	prev := cur.AddDate(0, -1, 0)
+	inGrace := now.Sub(cur) < s.conf.GracePeriod
+	if c := s.catchUp; inGrace || (c != nil && c.month.Equal(prev) && now.Before(c.until)) {
 		windows = append(windows, reportWindow{month: prev, from: prev, to: cur.AddDate(0, 0, -1)})
 	}
 	return windows
+}
+
+// loadMonths makes sure the meetings already counted in each window's
+// month are in memory: a month dropped from memory and needed again (the
+// clock stepped back across the 1st, or a catch-up) is read back from the
+// store, so nothing is counted twice. When one cannot be read, it reports
+// false and the cycle fetches nothing.
+func (s *Scraper) loadMonths(windows []reportWindow, now time.Time) ([]reportWindow, bool) {
+	var missing []string
+	for _, w := range windows {
+		if mk := monthKey(w.month); !s.inMemory[mk] {
+			missing = append(missing, mk)
+		}
+	}
+	if len(missing) == 0 {
+		return windows, true
+	}
+	if s.store == nil {
+		// Memory only: a month not in memory was never counted, or was
+		// dropped long ago (see pruneMonths).
+		for _, mk := range missing {
+			s.inMemory[mk] = true
+		}
+		return windows, true
+	}
+	users, _, err := s.store.Load(func(month string) bool { return slices.Contains(missing, month) })
+	if err != nil {
+		if s.failures.shouldLog("\x00load", "store", now, s.conf.Interval) {
+			level.Error(s.logger).Log("msg", "Cannot read the meetings already counted from the store; not refreshing those months this cycle", "months", strings.Join(missing, ","), "err", sanitize.Message(err.Error()))
+		}
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, data := range users {
+		u, ok := s.users[key]
+		if !ok {
+			continue
+		}
+		for _, mk := range missing {
+			recs := data.Meetings[mk]
+			if len(recs) == 0 {
+				continue
+			}
+			counted := u.counted[mk]
+			if counted == nil {
+				counted = make(map[string]countedMeeting, len(recs))
+				u.counted[mk] = counted
+			}
+			for uuid, b := range recs {
+				c, err := decodeCounted(b)
+				if err != nil {
+					continue // Load checks every value's checksum: only a foreign encoding gets here
+				}
+				if _, dup := counted[uuid]; !dup {
+					counted[uuid] = c
+				}
+			}
+		}
+	}
+	for _, mk := range missing {
+		s.inMemory[mk] = true
+	}
+	return windows, true
 }
 
 // windowReport is one month's report as fetched.
@@ -390,19 +567,24 @@ type windowReport struct {
 // keeps its state.
 func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []reportWindow, now time.Time) bool {
 	var (
-		reports []windowReport
-		errs    []string
-		apiErr  *APIError
+		reports  []windowReport
+		errs     []string
+		apiErr   *APIError
+		firstErr error
+		months   []string
 	)
 	for _, w := range windows {
 		meetings, err := s.client.UserMeetings(ctx, u.apiUser, w.from, w.to, s.conf.ReportType)
 		if err != nil {
 			errs = append(errs, err.Error())
+			months = append(months, monthKey(w.month))
+			if firstErr == nil {
+				firstErr = err
+			}
 			var ae *APIError
 			if errors.As(err, &ae) {
 				apiErr = ae
 			}
-			level.Warn(s.logger).Log("msg", "Refreshing user failed; keeping its last data", "user", u.key, "month", monthKey(w.month), "err", err)
 			var quota *DailyQuotaError
 			var budget *BudgetExhaustedError
 			if errors.As(err, &quota) || errors.As(err, &budget) || ctx.Err() != nil {
@@ -412,13 +594,19 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 		}
 		reports = append(reports, windowReport{w, meetings})
 	}
+	if firstErr != nil && s.failures.shouldLog(u.key, failureKind(firstErr), now, s.conf.Interval) {
+		level.Warn(s.logger).Log("msg", "Refreshing user failed; keeping its last data", "user", sanitize.Field(u.key),
+			"month", strings.Join(months, ","), "err", sanitize.Message(strings.Join(errs, "; ")))
+	}
 	// What did come back is counted: counting is by uuid, so a month
 	// fetched again later adds nothing twice.
 	stored := true
 	if err := s.apply(u, reports); err != nil {
 		stored = false
 		errs = append(errs, err.Error())
-		level.Error(s.logger).Log("msg", "Storing a user's refresh failed; it will be counted by a later refresh", "user", u.key, "err", err)
+		if s.failures.shouldLog(u.key, "store", now, s.conf.Interval) {
+			level.Error(s.logger).Log("msg", "Storing a user's refresh failed; it will be counted by a later refresh", "user", sanitize.Field(u.key), "err", sanitize.Message(err.Error()))
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -429,6 +617,7 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 			mk := monthKey(r.window.month)
 			u.pages[mk] = max(1, (len(r.meetings)+pageSize-1)/pageSize)
 			u.fetchedAt[mk] = now
+			u.knownAt[mk] = now
 			delete(u.dirty, mk)
 			if seen, ok := u.seenHost[mk]; ok {
 				u.fetchedHost[mk] = seen
@@ -439,16 +628,20 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 		u.lastOK = now
 		u.lastFetch = now
 		u.lastError, u.lastAPIErr = "", nil
+		s.failures.forget(u.key)
 		return true
 	}
-	u.lastError, u.lastAPIErr = strings.Join(errs, "; "), apiErr
+	u.lastError, u.lastAPIErr = sanitize.Message(strings.Join(errs, "; ")), apiErr
 	return false
 }
 
 // apply counts new meetings and growth of known ones and, for the current
-// month, replaces the month-to-date totals. With a store, the changes are
-// committed in one transaction first and the state changes only if the
-// commit succeeds, so memory and store never disagree.
+// month, replaces the month-to-date totals. A meeting is known by its uuid
+// in any month in memory: one listed in two months' reports (it spanned
+// the 1st) counts once, and its record is kept under both months so that
+// either, alone, still knows it. With a store, the changes are committed in
+// one transaction first and the state changes only if the commit succeeds,
+// so memory and store never disagree.
 func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -460,16 +653,47 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	var observed []Meeting                                // first counted now: histogram observations
 	var month map[string]Totals
 	var monthOf time.Time
+	var clamped, refused uint64
+	refusedExample := ""
+	// The label's e-mail is the directory's, never a meeting row's: a row
+	// may carry another user's e-mail (issue 15), and a label that moves
+	// makes series go down.
 	email := u.email
+	if u.info.Email != "" {
+		email = u.info.Email
+	}
+	// find returns a meeting's record as counted so far, this refresh's
+	// changes first, and the months that hold it.
+	find := func(uuid string) (countedMeeting, []string) {
+		var rec countedMeeting
+		var in []string
+		for mk, recs := range changed {
+			if c, ok := recs[uuid]; ok {
+				rec, in = c, append(in, mk)
+			}
+		}
+		for mk, recs := range u.counted {
+			if c, ok := recs[uuid]; ok && !slices.Contains(in, mk) {
+				if len(in) == 0 {
+					rec = c
+				}
+				in = append(in, mk)
+			}
+		}
+		return rec, in
+	}
 	for _, r := range reports {
 		key := monthKey(r.window.month)
-		counted := u.counted[key]
 		if r.window.current {
 			month, monthOf = make(map[string]Totals), r.window.month
 		}
 		for _, m := range r.meetings {
-			if m.UserEmail != "" {
-				email = m.UserEmail
+			if len(m.UUID) > MaxIDBytes {
+				refused++
+				if refusedExample == "" {
+					refusedExample = sanitize.Text(m.UUID, 64)
+				}
+				continue // never a store key: not counted at all
 			}
 			typ := TypeName(m.Type)
 			if r.window.current {
@@ -481,25 +705,39 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 				continue // cannot be told apart from another: never counted
 			}
 			var add Totals
-			var next countedMeeting
-			if prev, seen := counted[m.UUID]; seen {
-				add, next = growth(prev, m)
-				typ = prev.Type // counted under the type it was first seen with
-				if next == prev {
-					continue
-				}
-			} else {
+			prev, in := find(m.UUID)
+			next := prev
+			if len(in) == 0 {
 				add, next = figures(m), record(m)
 				observed = append(observed, m)
+				clamped += uint64(clampedFigures(m))
+			} else {
+				add, next = growth(prev, m)
+				typ = prev.Type // counted under the type it was first seen with
+				if next != prev {
+					clamped += uint64(clampedFigures(m))
+				}
 			}
-			if changed[key] == nil {
-				changed[key] = make(map[string]countedMeeting)
+			if next == prev && slices.Contains(in, key) {
+				continue
 			}
-			changed[key][m.UUID] = next
+			if !slices.Contains(in, key) {
+				in = append(in, key)
+			}
+			for _, mk := range in {
+				if changed[mk] == nil {
+					changed[mk] = make(map[string]countedMeeting)
+				}
+				changed[mk][m.UUID] = next
+			}
 			c := counters[typ]
 			c.Add(add)
 			counters[typ] = c
 		}
+	}
+	s.refusedMeetings += refused
+	if refusedExample != "" && s.refusedExample == "" {
+		s.refusedExample = refusedExample
 	}
 
 	if s.store != nil && (len(changed) > 0 || email != u.email) {
@@ -518,6 +756,7 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	for _, m := range observed {
 		s.observe(s.durations, s.sizes, m)
 	}
+	s.clampedFigures += clamped
 	if len(observed) > 0 {
 		u.lastActive = s.now()
 	}
@@ -565,7 +804,8 @@ func cloneHistograms(in map[string]*Histogram) map[string]*Histogram {
 	return out
 }
 
-// observe adds a newly counted meeting to the histograms of its type.
+// observe adds a newly counted meeting to the histograms of its type, with
+// its figures clamped as the counters have them.
 func (s *Scraper) observe(durations, sizes map[string]*Histogram, m Meeting) {
 	typ := TypeName(m.Type)
 	d, ok := durations[typ]
@@ -573,23 +813,25 @@ func (s *Scraper) observe(durations, sizes map[string]*Histogram, m Meeting) {
 		d = newHistogram(DurationBuckets)
 		durations[typ] = d
 	}
-	d.observe(float64(max(m.Duration, 0)) * 60)
+	d.observe(float64(clampMinutes(m.Duration)) * 60)
 	p, ok := sizes[typ]
 	if !ok {
 		p = newHistogram(ParticipantsBuckets)
 		sizes[typ] = p
 	}
-	p.observe(float64(max(m.ParticipantsCount, 0)))
+	p.observe(float64(clampParticipants(m.ParticipantsCount)))
 }
 
 // pruneMonths forgets, in memory, the meetings of months no longer
-// refreshed: they can no longer show up in a report we fetch, so they cannot
-// be counted twice. The store keeps them for Zoom's six-month report window.
+// refreshed; the store keeps them for Zoom's six-month report window, and
+// loadMonths reads a month back should it be refreshed again. Without a
+// store nothing could be read back, so the previous month, and any month
+// after the current one (the clock stepped back), stay in memory.
 func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
 	if cur := monthKey(now); s.store != nil && s.prunedFor != cur {
 		oldest := monthKey(monthStart(now).AddDate(0, -6, 0))
 		if err := s.store.PruneBefore(oldest); err != nil {
-			level.Warn(s.logger).Log("msg", "Pruning old months from the store failed", "err", err)
+			level.Warn(s.logger).Log("msg", "Pruning old months from the store failed", "err", sanitize.Message(err.Error()))
 		} else {
 			s.prunedFor = cur
 		}
@@ -598,43 +840,79 @@ func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
 	for _, w := range windows {
 		keep[monthKey(w.month)] = true
 	}
+	// Dedupe sets only: a month's other state is of no use once it is not refreshed.
+	keepCounted := func(k string) bool {
+		return keep[k] || (s.store == nil && k >= monthKey(monthStart(now).AddDate(0, -1, 0)))
+	}
+	maps.DeleteFunc(s.inMemory, func(k string, _ bool) bool { return !keepCounted(k) })
+	maps.DeleteFunc(s.sweptAt, func(k string, _ time.Time) bool { return !keep[k] })
 	for _, u := range s.users {
-		for k := range u.counted {
-			if !keep[k] {
-				delete(u.counted, k)
-			}
-		}
+		maps.DeleteFunc(u.counted, func(k string, _ map[string]countedMeeting) bool { return !keepCounted(k) })
 		// A month no longer refreshed has nothing left to fetch.
-		for k := range u.dirty {
-			if !keep[k] {
-				delete(u.dirty, k)
-			}
-		}
-		for k := range u.fetchedAt {
-			if !keep[k] {
-				delete(u.fetchedAt, k)
-			}
-		}
-		for k := range u.pages {
-			if !keep[k] {
-				delete(u.pages, k)
-			}
+		maps.DeleteFunc(u.dirty, func(k string, _ bool) bool { return !keep[k] })
+		maps.DeleteFunc(u.fetchedAt, func(k string, _ time.Time) bool { return !keep[k] })
+		maps.DeleteFunc(u.knownAt, func(k string, _ time.Time) bool { return !keep[k] })
+		maps.DeleteFunc(u.pages, func(k string, _ int) bool { return !keep[k] })
+	}
+}
+
+// staleAfter is how old a tracked user's data may grow before the user is
+// overdue: twice the effective interval (a change may wait one effective
+// interval to be seen, and a round-robin user is fetched once a round, at
+// any point of it), plus one interval of slack for the cycle that fetches it.
+func (s *Scraper) staleAfter() time.Duration {
+	return 2*max(s.effectiveInterval, s.conf.Interval) + s.conf.Interval
+}
+
+// overdueSince returns when a tracked user's data became overdue, or the
+// zero time while it is not. A user never refreshed counts from when it was
+// first tracked.
+func (s *Scraper) overdueSince(u *userState, now time.Time) time.Time {
+	if !u.retiredSince.IsZero() {
+		return time.Time{}
+	}
+	ref := u.lastOK
+	if ref.IsZero() {
+		ref = u.trackedSince
+	}
+	if at := ref.Add(s.staleAfter()); now.After(at) {
+		return at
+	}
+	return time.Time{}
+}
+
+// allFresh reports whether every tracked user has data from Zoom that is not
+// overdue and no failure since.
+func (s *Scraper) allFresh(tracked []*userState, now time.Time) bool {
+	for _, u := range tracked {
+		if u.lastOK.IsZero() || u.lastError != "" || !s.overdueSince(u, now).IsZero() {
+			return false
 		}
 	}
+	return true
 }
 
 func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 	cur := monthStart(now)
+	next := now.Add(s.conf.Interval)
+	if end := s.now().UTC(); end.After(next) {
+		next = end // the refresh outlasted the interval: the next one starts at once
+	}
 	snap := &Snapshot{
 		Published:         now,
 		Month:             cur,
 		Up:                ok,
 		LastSuccess:       s.lastOK,
 		RefreshDuration:   elapsed,
+		NextRefresh:       next,
 		EffectiveInterval: s.effectiveInterval,
+		OverdueAfter:      s.staleAfter(),
 		PendingUsers:      s.pending,
 		Durations:         make(map[string]Histogram, len(s.durations)),
 		Participants:      make(map[string]Histogram, len(s.sizes)),
+		ClampedFigures:    s.clampedFigures,
+		RefusedMeetings:   s.refusedMeetings,
+		RefusedUsers:      s.refusedUsers,
 	}
 	for typ, h := range s.durations {
 		snap.Durations[typ] = h.clone()
@@ -644,19 +922,21 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 	}
 	for _, u := range s.users {
 		us := UserSnapshot{
-			ID:          u.info.ID,
-			Key:         u.key,
-			Email:       u.labelEmail(),
-			Listed:      u.info.ID != "",
-			Retired:     !u.retiredSince.IsZero(),
-			License:     LicenseName(u.info.Type),
-			Dept:        u.info.Dept,
-			LastRefresh: u.lastOK,
-			LastAttempt: u.lastTry,
-			LastError:   u.lastError,
-			LastZoomErr: u.lastAPIErr,
-			Counters:    make(map[string]Totals, len(u.counters)),
+			ID:           u.info.ID,
+			Key:          u.key,
+			Email:        u.labelEmail(),
+			Listed:       u.info.ID != "",
+			Retired:      !u.retiredSince.IsZero(),
+			License:      LicenseName(u.info.Type),
+			Dept:         u.info.Dept,
+			LastRefresh:  u.lastOK,
+			LastAttempt:  u.lastTry,
+			LastError:    u.lastError,
+			LastZoomErr:  u.lastAPIErr,
+			OverdueSince: s.overdueSince(u, now),
+			Counters:     make(map[string]Totals, len(u.counters)),
 		}
+		us.Overdue = !us.OverdueSince.IsZero()
 		if !us.Listed {
 			us.License = ""
 		}
@@ -672,14 +952,18 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 	s.snapshot.Store(snap)
 }
 
+// labelEmail is the e-mail of the user label: the directory's (GET /users),
+// else the --zoom.user value, else the one stored when the directory last
+// listed the user (a restart while listing fails keeps the label), else
+// the key. Never a meeting row's.
 func (u *userState) labelEmail() string {
 	switch {
-	case u.email != "":
-		return u.email
 	case u.info.Email != "":
 		return u.info.Email
 	case u.configured != "":
 		return u.configured
+	case u.email != "":
+		return u.email
 	}
 	return u.key
 }
@@ -687,25 +971,44 @@ func (u *userState) labelEmail() string {
 // Snapshot is one refresh's complete, immutable result. Nothing in it is
 // changed after it is published.
 type Snapshot struct {
-	Published       time.Time // when the refresh that made it started
-	Month           time.Time // first day (UTC) of the month the month-to-date figures cover
-	Up              bool      // Zoom was reached and every tracked user refreshed
+	Published time.Time // when the refresh that made it started
+	Month     time.Time // first day (UTC) of the month the month-to-date figures cover
+	// Up (zoom_up): the refresh had no failure (user listing, hosts report,
+	// every report it fetched, the store) and every tracked user has data
+	// from Zoom that is not overdue (see UserSnapshot.Overdue). A user
+	// never refreshed, or waiting for budget beyond OverdueAfter, makes it
+	// false; a budget that stretches the interval does not, as long as
+	// every user gets its turn.
+	Up              bool
 	LastSuccess     time.Time // start of the last refresh that was Up; zero if none
 	RefreshDuration time.Duration
+	// NextRefresh is when the next refresh cycle starts (once the current
+	// one ends, if it outlasts the interval).
+	NextRefresh time.Time
 	// EffectiveInterval is how often a change can currently be seen: the
 	// refresh interval, stretched when the daily budget cannot keep up.
 	EffectiveInterval time.Duration
-	PendingUsers      int                  // users that need a refresh the budget has not allowed yet
-	Users             []UserSnapshot       // sorted by Key
-	Durations         map[string]Histogram // meeting duration in seconds, by type
-	Participants      map[string]Histogram // participants per meeting, by type
+	// OverdueAfter is how old a user's data may grow before it is overdue:
+	// twice the effective interval plus one interval.
+	OverdueAfter time.Duration
+	PendingUsers int                  // users that need a refresh the budget has not allowed yet
+	Users        []UserSnapshot       // sorted by Key
+	Durations    map[string]Histogram // meeting duration in seconds, by type
+	Participants map[string]Histogram // participants per meeting, by type
+
+	// Since start: figures from Zoom beyond their bound (usage.go) and
+	// clamped to it, and users and meetings refused for an id over
+	// MaxIDBytes.
+	ClampedFigures  uint64
+	RefusedMeetings uint64
+	RefusedUsers    uint64
 }
 
 // UserSnapshot is one tracked user in a Snapshot.
 type UserSnapshot struct {
 	Key         string // the {userId} used for reports
 	ID          string // Zoom user id; empty when GET /users did not list the user
-	Email       string // from the report, else GET /users, else as configured
+	Email       string // from GET /users, else as configured, else as last stored
 	Listed      bool   // GET /users listed the user
 	Retired     bool   // no longer tracked: only its counters are served
 	License     string
@@ -716,9 +1019,72 @@ type UserSnapshot struct {
 	LastAttempt time.Time
 	LastError   string    // why the last refresh failed; "" after a success
 	LastZoomErr *APIError // Zoom's status, code, message and tracking id behind LastError, if any
+	// Overdue: the user's data is older than Snapshot.OverdueAfter (or it
+	// was never refreshed and has been tracked that long), since
+	// OverdueSince. Never true of a retired user.
+	Overdue      bool
+	OverdueSince time.Time
 }
 
 // String is for logs and test failures.
 func (u UserSnapshot) String() string {
 	return fmt.Sprintf("%s (%s)", u.Key, u.Email)
+}
+
+// failureLog rate-limits failure logging: a failing user (or the listing,
+// the hosts report, the store) logs once, then again only after an interval
+// or when the kind of failure changes.
+type failureLog struct {
+	mu     sync.Mutex
+	logged map[string]loggedFailure // by user key
+}
+
+type loggedFailure struct {
+	kind string
+	at   time.Time
+}
+
+func (l *failureLog) shouldLog(key, kind string, now time.Time, every time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if last, ok := l.logged[key]; ok && last.kind == kind && now.Sub(last.at) < every && !now.Before(last.at) {
+		return false
+	}
+	l.logged[key] = loggedFailure{kind, now}
+	return true
+}
+
+// forget ends a failure episode: the next failure is logged at once.
+func (l *failureLog) forget(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.logged, key)
+}
+
+// failureKind names the kind of a refresh failure, for failureLog.
+func failureKind(err error) string {
+	var (
+		apiErr     *APIError
+		tokenErr   *TokenError
+		quota      *DailyQuotaError
+		budget     *BudgetExhaustedError
+		incomplete *IncompleteListingError
+	)
+	switch {
+	case errors.As(err, &tokenErr):
+		return fmt.Sprintf("token %d %s", tokenErr.Status, sanitize.Field(tokenErr.Code))
+	case errors.As(err, &quota):
+		return "daily quota"
+	case errors.As(err, &budget):
+		return "budget"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("http %d %d", apiErr.Status, apiErr.Code)
+	case errors.As(err, &incomplete):
+		return "incomplete listing"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "other"
 }

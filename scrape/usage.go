@@ -1,7 +1,6 @@
 package scrape
 
 import (
-	"math"
 	"strconv"
 	"time"
 )
@@ -115,9 +114,9 @@ func b2i(b bool) int64 {
 func figures(m Meeting) Totals {
 	return Totals{
 		Meetings:           1,
-		DurationSeconds:    int64(clamp(m.Duration)) * 60,
-		ParticipantSeconds: int64(clamp(m.TotalMinutes)) * 60,
-		Participants:       int64(clamp(m.ParticipantsCount)),
+		DurationSeconds:    int64(clampMinutes(m.Duration)) * 60,
+		ParticipantSeconds: int64(clampParticipantMinutes(m.TotalMinutes)) * 60,
+		Participants:       int64(clampParticipants(m.ParticipantsCount)),
 		WithRecording:      b2i(m.HasRecording),
 		WithScreenShare:    b2i(m.HasScreenShare),
 		WithChat:           b2i(m.HasChat),
@@ -130,15 +129,15 @@ func figures(m Meeting) Totals {
 func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
 	next := prev
 	var add Totals
-	if d := clamp(m.Duration); d > prev.Duration {
+	if d := clampMinutes(m.Duration); d > prev.Duration {
 		add.DurationSeconds = int64(d-prev.Duration) * 60
 		next.Duration = d
 	}
-	if tm := clamp(m.TotalMinutes); tm > prev.TotalMinutes {
+	if tm := clampParticipantMinutes(m.TotalMinutes); tm > prev.TotalMinutes {
 		add.ParticipantSeconds = int64(tm-prev.TotalMinutes) * 60
 		next.TotalMinutes = tm
 	}
-	if p := clamp(m.ParticipantsCount); p > prev.Participants {
+	if p := clampParticipants(m.ParticipantsCount); p > prev.Participants {
 		add.Participants = int64(p - prev.Participants)
 		next.Participants = p
 	}
@@ -150,16 +149,41 @@ func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
 	return add, next
 }
 
-// clamp bounds a figure from Zoom to [0, MaxInt32]: a negative or absurd
-// value must not wrap around and make a counter go down.
-func clamp(v int) int32 { return int32(min(max(v, 0), math.MaxInt32)) }
+// Bounds of one meeting's figures from Zoom (README, "Status page and
+// reliability"), far above anything Zoom allows (meetings end after 30
+// hours; the largest webinars hold 50,000): a negative or absurd figure
+// (2^63 minutes) is clamped, and counted in Snapshot.ClampedFigures, so it
+// neither wraps a counter around nor swamps a histogram's sum. They fit
+// the int32 of a stored record.
+const (
+	MaxMeetingMinutes     = 7 * 24 * 60 // a week
+	MaxParticipants       = 100_000
+	MaxParticipantMinutes = MaxParticipants * MaxMeetingMinutes
+)
+
+func clampTo(v, hi int) int32 { return int32(min(max(v, 0), hi)) }
+
+func clampMinutes(v int) int32            { return clampTo(v, MaxMeetingMinutes) }
+func clampParticipantMinutes(v int) int32 { return clampTo(v, MaxParticipantMinutes) }
+func clampParticipants(v int) int32       { return clampTo(v, MaxParticipants) }
+
+// clampedFigures is how many of a meeting's figures are out of bounds.
+func clampedFigures(m Meeting) int {
+	n := 0
+	for _, f := range []struct{ v, hi int }{{m.Duration, MaxMeetingMinutes}, {m.TotalMinutes, MaxParticipantMinutes}, {m.ParticipantsCount, MaxParticipants}} {
+		if f.v < 0 || f.v > f.hi {
+			n++
+		}
+	}
+	return n
+}
 
 func record(m Meeting) countedMeeting {
 	return countedMeeting{
 		Type:         TypeName(m.Type),
-		Duration:     clamp(m.Duration),
-		TotalMinutes: clamp(m.TotalMinutes),
-		Participants: clamp(m.ParticipantsCount),
+		Duration:     clampMinutes(m.Duration),
+		TotalMinutes: clampParticipantMinutes(m.TotalMinutes),
+		Participants: clampParticipants(m.ParticipantsCount),
 		Flags:        flagsOf(m),
 	}
 }
