@@ -25,12 +25,26 @@ type Account struct {
 
 // Options shape the simulated account.
 type Options struct {
+	// Users is how many active users the organisation has (default
+	// DefaultUsers); 2 deactivated and 1 pending user come on top.
 	Users int
-	// MeetingEvery is how often a new meeting ends somewhere in the account.
+	// MeetingEvery is how often a new meeting ends somewhere in the account
+	// (default 10s).
 	MeetingEvery time.Duration
 	// Now is the account's clock (default time.Now).
 	Now func() time.Time
+	// Seed chooses the organisation (default: a new one each run).
+	Seed int64
+	// NewTicker replaces time.NewTicker for tests: a meeting is added on
+	// each tick of NewTicker(MeetingEvery); stop releases it.
+	NewTicker func(d time.Duration) (ticks <-chan time.Time, stop func())
 }
+
+// DefaultUsers is the demo organisation's size: enough users that the
+// meetings arriving every few seconds spread to a few an hour per host, few
+// enough that the first refresh (one report call per host and month read, at
+// the Pro plan's 10 calls a second) ends within the demo's 15s interval.
+const DefaultUsers = 60
 
 // LoopbackURL is where the demo's fake Zoom listens (on a port of its own).
 const LoopbackURL = "http://127.0.0.1"
@@ -38,7 +52,7 @@ const LoopbackURL = "http://127.0.0.1"
 // Start serves a simulated account on 127.0.0.1 until ctx ends.
 func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) {
 	if o.Users <= 0 {
-		o.Users = 25
+		o.Users = DefaultUsers
 	}
 	if o.MeetingEvery <= 0 {
 		o.MeetingEvery = 10 * time.Second
@@ -46,7 +60,19 @@ func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) 
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	fake := zoomfake.New(zoomfake.Options{Seed: time.Now().UnixNano(), Users: o.Users, HeavyUserMeetings: 400, Now: o.Now})
+	if o.Seed == 0 {
+		o.Seed = time.Now().UnixNano()
+	}
+	if o.NewTicker == nil {
+		o.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	// The history of a plausible organisation (previous months included,
+	// which the exporter reads in the grace period after a month turns), so
+	// the account looks lived-in on any date, the 1st included.
+	fake := zoomfake.New(zoomfake.Options{Seed: o.Seed, Users: o.Users, Organisation: true, Now: o.Now})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -57,9 +83,9 @@ func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) 
 			level.Error(logger).Log("msg", "Demo Zoom server stopped", "err", err)
 		}
 	}()
+	ticks, stopTicks := o.NewTicker(o.MeetingEvery)
 	go func() {
-		ticker := time.NewTicker(o.MeetingEvery)
-		defer ticker.Stop()
+		defer stopTicks()
 		for {
 			select {
 			case <-ctx.Done():
@@ -67,7 +93,7 @@ func Start(ctx context.Context, o Options, logger log.Logger) (*Account, error) 
 				defer cancel()
 				_ = srv.Shutdown(shutdownCtx)
 				return
-			case <-ticker.C:
+			case <-ticks:
 				fake.AddRandomMeetings(o.Now(), 1)
 			}
 		}

@@ -52,6 +52,11 @@ type userRecord struct {
 	LastLogin time.Time // zero for pending users
 	PMI       int64
 	Series    []int64 // meeting numbers of recurring series
+
+	// Options.Organisation only: how the user uses Zoom.
+	idle     bool    // a licence nobody uses: hosts and joins nothing
+	perDay   float64 // meetings hosted on an average working day
+	webinars bool    // also hosts webinars
 }
 
 var (
@@ -94,6 +99,10 @@ type generator struct {
 // to now and the six months before it. Every random draw comes from one RNG
 // in a fixed order, so the data depends only on the seed, options and now.
 func (s *Server) generate(now time.Time) {
+	if s.opts.Organisation {
+		s.generateOrganisation(now)
+		return
+	}
 	g := &generator{s: s, rng: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0xda7a))}
 	n := s.opts.Users
 	for i := 0; i < n+3; i++ {
@@ -629,6 +638,8 @@ func (s *Server) UpdateMeeting(uuid string, fn func(*Meeting)) bool {
 // AddRandomMeetings adds n realistic meetings hosted by random active users,
 // each ending at or before now (starting within the three hours before), and
 // returns copies of them. The draws come from a seeded RNG of their own.
+// With Options.Organisation each meeting ends at now and its host is the
+// least recently busy of a few users drawn, never an idle licence.
 func (s *Server) AddRandomMeetings(now time.Time, n int) []Meeting {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -637,6 +648,12 @@ func (s *Server) AddRandomMeetings(now time.Time, n int) []Meeting {
 	all := func(int) bool { return true }
 	var out []Meeting
 	for k := 0; k < n; k++ {
+		if s.opts.Organisation {
+			m := g.liveMeeting(now)
+			s.insertLocked(m)
+			out = append(out, cloneMeeting(m))
+			continue
+		}
 		host := s.users[g.rng.IntN(s.opts.Users)]
 		m := g.meeting(host, now.Add(-3*time.Hour), now, anyParticipants, all)
 		if m == nil {
@@ -646,4 +663,253 @@ func (s *Server) AddRandomMeetings(now time.Time, n int) []Meeting {
 		out = append(out, cloneMeeting(m))
 	}
 	return out
+}
+
+// Options.Organisation: the demo's account, a plausible organisation on
+// every date.
+
+// orgTypeWeights are the types of the organisation's own meetings: no
+// webinars (its webinar hosts hold those) and no undocumented type.
+var orgTypeWeights = []struct{ typ, weight int }{
+	{1, 15}, {2, 38}, {3, 5}, {4, 12}, {7, 1}, {8, 24},
+}
+
+// webinarTypeWeights: mostly one-off webinars, some series.
+var webinarTypeWeights = []struct{ typ, weight int }{{5, 6}, {9, 3}, {6, 1}}
+
+// utcOffsets are standard-time offsets of the users' timezones: working
+// hours only need to look plausible, and the demo binary must not need tzdata.
+var utcOffsets = map[string]int{
+	"America/New_York": -5, "America/Los_Angeles": -8, "Europe/London": 0, "Europe/Berlin": 1,
+	"Asia/Tokyo": 9, "Australia/Sydney": 10, "UTC": 0,
+}
+
+const (
+	slotLength    = 15 * time.Minute // meetings start on a quarter hour, up to 3 minutes late
+	lateness      = 3 * time.Minute
+	workdayStart  = 8 * time.Hour // local time of the first slot
+	workdaySlots  = 40            // 08:00 to 17:45
+	weekendFactor = 0.1           // a weekend day holds a tenth of a working day's meetings
+	maxPerDay     = 12
+)
+
+// generateOrganisation builds the Organisation account. Each user's day
+// draws from an RNG of its own (seed, user, local date), so a day's
+// meetings do not depend on when the account is built: Now only cuts them.
+func (s *Server) generateOrganisation(now time.Time) {
+	g := &generator{s: s, rng: rand.New(rand.NewPCG(uint64(s.opts.Seed), 0x0a9))}
+	n := s.opts.Users
+	names := g.rng.Perm(len(firstNames) * len(lastNames))
+	for i := 0; i < n+3; i++ {
+		status := "active"
+		switch {
+		case i >= n+2:
+			status = "pending"
+		case i >= n:
+			status = "inactive"
+		}
+		u := g.user(i, status, now)
+		if i < len(names) { // distinct names and addresses, as a directory has
+			first, last := firstNames[names[i]%len(firstNames)], lastNames[names[i]/len(firstNames)]
+			u.FirstName, u.LastName, u.DisplayName = first, last, first+" "+last
+			u.Email = strings.ToLower(first + "." + last + "@example.com")
+		}
+		s.users = append(s.users, u)
+		s.usersByID[u.ID] = u
+		s.usersByEmail[strings.ToLower(u.Email)] = u
+	}
+	g.assignRoles(n, now)
+
+	y, m, _ := now.Date()
+	from := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).AddDate(0, -6, 0)
+	joinable := func(i int) bool { return !s.users[i].idle }
+	pcg := rand.NewPCG(0, 0) // reseeded for each user's day
+	day := &generator{s: s, rng: rand.New(pcg)}
+	for i, u := range s.users[:n] {
+		if u.idle {
+			continue
+		}
+		off := time.Duration(utcOffsets[u.Timezone]) * time.Hour
+		// local calendar days, as the UTC dates of local wall-clock times
+		for d := dateOf(from.Add(off)); !d.After(dateOf(now.Add(off))); d = d.AddDate(0, 0, 1) {
+			pcg.Seed(uint64(s.opts.Seed), 0x0a9<<48^uint64(i)<<32^uint64(d.Unix()/86400))
+			for _, mt := range day.workday(u, d.Add(-off), d.Weekday(), joinable) {
+				if !mt.Start.Before(from) && !mt.End.After(now) {
+					g.add(mt)
+				}
+			}
+		}
+	}
+}
+
+// assignRoles gives the active users, in a shuffled order, how they use
+// Zoom: about 8% idle licences, 10% heavy hosts, 3% webinar hosts, 35% light
+// hosts, the rest regular. Idle, heavy and webinar hosts hold licences.
+func (g *generator) assignRoles(n int, now time.Time) {
+	idle, heavy, web, light := n*8/100, max(1, n/10), max(1, (n+20)/30), n*35/100
+	for rank, i := range g.rng.Perm(n) {
+		u := g.s.users[i]
+		switch {
+		case rank < idle:
+			u.idle, u.Type = true, 2
+			u.LastLogin = now.AddDate(0, 0, -60-g.rng.IntN(120)).Truncate(time.Second)
+		case rank < idle+heavy:
+			u.perDay, u.Type = 4+2*g.rng.Float64(), 2
+		case rank < idle+heavy+web:
+			u.perDay, u.Type, u.webinars, u.Dept = 1+g.rng.Float64(), 2, true, "Marketing"
+		case rank < idle+heavy+web+light:
+			u.perDay = 0.15 + 0.6*g.rng.Float64()
+		default:
+			u.perDay = 1.2 + 1.8*g.rng.Float64()
+		}
+	}
+}
+
+// workday returns what user u does on the local day that begins at dayStart:
+// the meetings it hosts, one at a time, on quarter-hour slots of working
+// hours (a webinar on some weekdays for webinar hosts), and now and then a
+// meeting hosted outside the account that it joins.
+func (g *generator) workday(u *userRecord, dayStart time.Time, wd time.Weekday, joinable func(int) bool) []*Meeting {
+	weekend := wd == time.Saturday || wd == time.Sunday
+	rate := u.perDay
+	if weekend {
+		rate *= weekendFactor
+	}
+	k := min(g.poisson(rate), maxPerDay)
+	webinar := -1
+	if u.webinars && !weekend && g.rng.IntN(100) < 40 {
+		k++
+		webinar = g.rng.IntN(k)
+	}
+	var all [workdaySlots]int // k distinct slots, in order
+	for i := range all {
+		all[i] = i
+	}
+	for i := 0; i < k; i++ {
+		j := i + g.rng.IntN(workdaySlots-i)
+		all[i], all[j] = all[j], all[i]
+	}
+	slots := all[:k]
+	slices.Sort(slots)
+	var out []*Meeting
+	var busyUntil time.Time
+	for j, slot := range slots {
+		start := dayStart.Add(workdayStart + time.Duration(slot)*slotLength + time.Duration(g.rng.Int64N(int64(lateness/time.Second)))*time.Second)
+		typ := g.pickFrom(orgTypeWeights)
+		if j == webinar {
+			typ = g.pickFrom(webinarTypeWeights)
+		}
+		m := g.orgMeeting(u, typ, start, joinable)
+		if start.Before(busyUntil) {
+			continue // still in the previous meeting: this one does not happen
+		}
+		busyUntil = m.End
+		out = append(out, m)
+	}
+	if !weekend && g.rng.IntN(100) < 8 {
+		out = append(out, g.externalMeeting(u, dayStart.Add(9*time.Hour), dayStart.Add(17*time.Hour), joinable))
+	}
+	return out
+}
+
+// orgMeeting is one meeting hosted by host in the Organisation account.
+func (g *generator) orgMeeting(host *userRecord, typ int, start time.Time, joinable func(int) bool) *Meeting {
+	p := g.pickParticipants(typ, anyParticipants)
+	dur := g.pickDuration(typ)
+	if host.Type == 1 {
+		dur = min(dur, 40) // Zoom's Basic plan ends meetings at 40 minutes
+	}
+	recording := 30
+	if isWebinar(typ) {
+		recording = 70
+	}
+	m := &Meeting{
+		UUID:            g.uuid(),
+		ID:              g.idFor(host, typ),
+		Type:            typ,
+		Topic:           g.topic(host, typ),
+		Start:           start,
+		End:             start.Add(time.Duration(dur) * time.Minute),
+		DurationMinutes: dur,
+		Participants:    p,
+		HostID:          host.ID,
+		HasRecording:    g.rng.IntN(100) < recording,
+		HasScreenShare:  g.rng.IntN(100) < 50,
+		HasChat:         g.rng.IntN(100) < 60,
+	}
+	m.TotalMinutes = g.totalMinutes(p, dur)
+	if p > 1 {
+		m.Joined = g.joiners(host.ID, g.rng.IntN(min(p-1, 4)+1), joinable)
+	}
+	m.ParticipantsMyAccount = 1 + len(m.Joined)
+	return m
+}
+
+// liveMeeting is a meeting that ends at now, hosted by whichever of three
+// users drawn (never an idle licence) finished its last meeting earliest, so
+// the live stream spreads evenly over the organisation.
+func (g *generator) liveMeeting(now time.Time) *Meeting {
+	s := g.s
+	var hosts []*userRecord
+	for _, u := range s.users[:s.opts.Users] {
+		if !u.idle {
+			hosts = append(hosts, u)
+		}
+	}
+	if len(hosts) == 0 { // cannot happen with assignRoles; never divide by zero
+		hosts = s.users[:s.opts.Users]
+	}
+	var host *userRecord
+	var hostFree time.Time
+	for range 3 {
+		u := hosts[g.rng.IntN(len(hosts))]
+		free := s.lastEndLocked(u.ID)
+		if host == nil || free.Before(hostFree) {
+			host, hostFree = u, free
+		}
+	}
+	typ := g.pickFrom(orgTypeWeights)
+	if host.webinars && g.rng.IntN(100) < 10 {
+		typ = g.pickFrom(webinarTypeWeights)
+	}
+	m := g.orgMeeting(host, typ, now, func(i int) bool { return !s.users[i].idle })
+	m.Start, m.End = now.Add(-m.End.Sub(m.Start)), now
+	return m
+}
+
+// lastEndLocked is when the user's latest hosted meeting ended (zero: none).
+func (s *Server) lastEndLocked(userID string) time.Time {
+	var last time.Time
+	for _, m := range s.byHost[userID] {
+		if m.End.After(last) {
+			last = m.End
+		}
+	}
+	return last
+}
+
+func (g *generator) pickFrom(weights []struct{ typ, weight int }) int {
+	total := 0
+	for _, tw := range weights {
+		total += tw.weight
+	}
+	r := g.rng.IntN(total)
+	for _, tw := range weights {
+		if r < tw.weight {
+			return tw.typ
+		}
+		r -= tw.weight
+	}
+	return weights[0].typ
+}
+
+// poisson draws how many events happen when rate are expected (Knuth's
+// method; rates here are small).
+func (g *generator) poisson(rate float64) int {
+	limit, k, p := math.Exp(-rate), 0, g.rng.Float64()
+	for p > limit {
+		k++
+		p *= g.rng.Float64()
+	}
+	return k
 }

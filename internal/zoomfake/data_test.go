@@ -172,3 +172,87 @@ func TestConcurrentUse(t *testing.T) {
 func heavyPathFor(id string) string {
 	return meetingsPath(id, monthQuery("2026-11-01", "2026-11-30"))
 }
+
+// An Organisation account's past does not depend on when it is built: the
+// same seed built later holds the same meetings up to the earlier instant,
+// so the demo's history is one organisation's, only cut at Now.
+func TestOrganisationHistoryDoesNotDependOnBuildTime(t *testing.T) {
+	early := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	for _, later := range []time.Time{
+		early.Add(6*time.Hour + 5*time.Minute), // the 1st at 00:05
+		early.AddDate(0, 0, 3),
+	} {
+		a := New(Options{Seed: 5, Users: 30, Organisation: true, Now: func() time.Time { return early }})
+		b := New(Options{Seed: 5, Users: 30, Organisation: true, Now: func() time.Time { return later }})
+		from := dateOf(early).AddDate(0, -5, 0)
+		var n int
+		for _, u := range a.Users() {
+			got := a.Meetings(u.Email, from, early, "pastJoined")
+			var want []Meeting
+			for _, m := range b.Meetings(u.Email, from, early, "pastJoined") {
+				if !m.End.After(early) {
+					want = append(want, m)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("built at %v and at %v: %s's meetings up to %v differ (%d and %d)", early, later, u.Email, early, len(got), len(want))
+			}
+			n += len(got)
+		}
+		if n == 0 {
+			t.Fatal("no meetings to compare")
+		}
+	}
+}
+
+// Meetings added to an Organisation account end at now, have their host's
+// shape (a Basic user's last at most 40 minutes) and never go to an idle
+// licence; the generated account keeps the roles the demo relies on.
+func TestOrganisationRolesAndLiveMeetings(t *testing.T) {
+	now := time.Date(2027, 3, 10, 15, 0, 0, 0, time.UTC)
+	s := New(Options{Seed: 9, Users: 60, Organisation: true, Now: func() time.Time { return now }})
+	roles := map[string]int{}
+	for _, u := range s.users[:60] {
+		switch {
+		case u.idle:
+			roles["idle"]++
+			if u.Type != 2 || len(s.byHost[u.ID])+len(s.byJoiner[u.ID]) != 0 {
+				t.Errorf("idle licence %s: type %d, %d meetings hosted, %d joined", u.Email, u.Type, len(s.byHost[u.ID]), len(s.byJoiner[u.ID]))
+			}
+		case u.webinars:
+			roles["webinar"]++
+		case u.perDay >= 4:
+			roles["heavy"]++
+		case u.perDay < 1:
+			roles["light"]++
+		default:
+			roles["regular"]++
+		}
+	}
+	if want := map[string]int{"idle": 4, "heavy": 6, "webinar": 2, "light": 21, "regular": 27}; !reflect.DeepEqual(roles, want) {
+		t.Errorf("roles %v, want %v", roles, want)
+	}
+	emails := map[string]bool{}
+	for _, u := range s.AllUsers() {
+		if emails[u.Email] {
+			t.Errorf("e-mail %s twice", u.Email)
+		}
+		emails[u.Email] = true
+	}
+	for i := 0; i < 200; i++ {
+		at := now.Add(time.Duration(i) * 10 * time.Second)
+		for _, m := range s.AddRandomMeetings(at, 1) {
+			host := s.usersByID[m.HostID]
+			switch {
+			case host == nil || host.idle || host.Status != "active":
+				t.Fatalf("meeting %s hosted by %+v", m.UUID, host)
+			case !m.End.Equal(at) || m.End.Sub(m.Start) != time.Duration(m.DurationMinutes)*time.Minute:
+				t.Fatalf("meeting added at %v: %v to %v, %d minutes", at, m.Start, m.End, m.DurationMinutes)
+			case host.Type == 1 && m.DurationMinutes > 40:
+				t.Fatalf("Basic user %s hosts %d minutes", host.Email, m.DurationMinutes)
+			case isWebinar(m.Type) && !host.webinars:
+				t.Fatalf("%s hosts a webinar without being a webinar host", host.Email)
+			}
+		}
+	}
+}

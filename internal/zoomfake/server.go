@@ -76,6 +76,16 @@ type Options struct {
 	// must be at least a few minutes into the month.
 	HeavyUserMeetings int
 
+	// Organisation makes the account look like a plausible organisation on
+	// every date, for the demo: a spread of idle licences and light, regular
+	// and heavy hosts, a few webinar hosts, meetings in each user's working
+	// hours (one at a time per host, weekends quiet) over the six months
+	// before Now and the current month up to Now. HeavyUserMeetings is
+	// ignored, and AddRandomMeetings adds meetings that end at now, hosted by
+	// the least recently busy of a few users drawn. Off (the default) keeps
+	// the data every other test's ground truth depends on.
+	Organisation bool
+
 	// PageNumberPaging makes every listing page by page_number and
 	// page_count with no next_page_token, as real answers were recorded
 	// doing (zoom-api.md section 2); the default pages by next_page_token.
