@@ -287,6 +287,11 @@ func TestKubernetesStatefulSet(t *testing.T) {
 	} else if total != sts.Spec.Replicas {
 		t.Errorf("%s: --total-shards=%d but replicas: %d; they must be equal", where, total, sts.Spec.Replicas)
 	}
+	// One exporter is enough for almost every account, and every shard
+	// sweeps the hosts report: the example runs one; sharded/ shows more.
+	if sts.Spec.Replicas != 1 {
+		t.Errorf("%s: replicas: %d, want 1 (sharding is the sharded/ component)", where, sts.Spec.Replicas)
+	}
 	shard := values["shard"]
 	sm := varSubstRe.FindStringSubmatch(shard)
 	if sm == nil || sm[0] != shard {
@@ -559,6 +564,214 @@ func TestKubernetesKustomization(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("kustomization.yaml resources %v, want every manifest %v", k.Resources, want)
+	}
+}
+
+// TestKubernetesApplyK: the manifests and the README tell to apply the
+// folder with -k; kubectl apply -f fails on kustomization.yaml, which is not
+// a Kubernetes object.
+func TestKubernetesApplyK(t *testing.T) {
+	t.Parallel()
+	applyF := regexp.MustCompile(`kubectl\s+apply\s+(-R\s+)?(-f|--filename)[=\s]+\S*examples/kubernetes`)
+	files := []string{repoPath("README.md")}
+	err := filepath.WalkDir(repoPath("examples", "kubernetes"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if m := applyF.FindString(line); m != "" {
+				t.Errorf("%s:%d: %q fails on kustomization.yaml; say kubectl apply -k examples/kubernetes/", f, i+1, m)
+			}
+		}
+	}
+}
+
+// jsonPointer splits an RFC 6901 JSON pointer into its reference tokens.
+func jsonPointer(p string) ([]string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return nil, fmt.Errorf("JSON pointer %q does not start with /", p)
+	}
+	toks := strings.Split(p[1:], "/")
+	for i, tok := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+	}
+	return toks, nil
+}
+
+// jsonPatch applies the test and replace operations of an RFC 6902 patch to
+// doc (decoded YAML), as kustomize does; other operations are refused.
+func jsonPatch(doc any, ops []map[string]any) error {
+	for _, op := range ops {
+		path, _ := op["path"].(string)
+		toks, err := jsonPointer(path)
+		if err != nil {
+			return err
+		}
+		// Walk to the parent of the last token.
+		parent := doc
+		for _, tok := range toks[:len(toks)-1] {
+			if parent, err = jsonChild(parent, tok); err != nil {
+				return fmt.Errorf("%s %s: %v", op["op"], path, err)
+			}
+		}
+		last := toks[len(toks)-1]
+		cur, err := jsonChild(parent, last)
+		if err != nil {
+			return fmt.Errorf("%s %s: %v", op["op"], path, err)
+		}
+		switch op["op"] {
+		case "test":
+			if !reflect.DeepEqual(cur, op["value"]) {
+				return fmt.Errorf("test %s: the value is %v, the patch expects %v", path, cur, op["value"])
+			}
+		case "replace":
+			switch p := parent.(type) {
+			case map[string]any:
+				p[last] = op["value"]
+			case []any:
+				i, _ := strconv.Atoi(last)
+				p[i] = op["value"]
+			}
+		default:
+			return fmt.Errorf("op %v %s: this test applies only test and replace", op["op"], path)
+		}
+	}
+	return nil
+}
+
+func jsonChild(v any, tok string) (any, error) {
+	switch n := v.(type) {
+	case map[string]any:
+		c, ok := n[tok]
+		if !ok {
+			return nil, fmt.Errorf("no key %q", tok)
+		}
+		return c, nil
+	case []any:
+		i, err := strconv.Atoi(tok)
+		if err != nil || i < 0 || i >= len(n) {
+			return nil, fmt.Errorf("no index %q in a list of %d", tok, len(n))
+		}
+		return n[i], nil
+	}
+	return nil, fmt.Errorf("%q: not an object or a list", tok)
+}
+
+// TestKubernetesShardedComponent: the documented sharding variant (the
+// sharded/ component, commented out in kustomization.yaml) applies to the
+// StatefulSet and gives pods and shards that agree, with nothing else
+// changed.
+func TestKubernetesShardedComponent(t *testing.T) {
+	t.Parallel()
+	needBinary(t)
+	m := loadKubernetes(t)
+
+	// kustomization.yaml names the component in a commented-out block that,
+	// uncommented, is valid.
+	kpath := repoPath("examples", "kubernetes", "kustomization.yaml")
+	data, err := os.ReadFile(kpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uncommented []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "# "); ok && (strings.HasPrefix(rest, "components:") || strings.HasPrefix(strings.TrimSpace(rest), "- ")) {
+			line = rest
+		}
+		uncommented = append(uncommented, line)
+	}
+	var k struct {
+		Components []string `yaml:"components"`
+	}
+	if err := yaml.Unmarshal([]byte(strings.Join(uncommented, "\n")), &k); err != nil {
+		t.Fatalf("%s with the components block uncommented: %v", kpath, err)
+	}
+	if len(k.Components) != 1 {
+		t.Fatalf("%s: want one commented-out component (the sharding variant), got %v", kpath, k.Components)
+	}
+	dir := path.Clean(k.Components[0])
+
+	var comp struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Patches    []struct {
+			Target struct {
+				Group, Version, Kind, Name string
+			} `yaml:"target"`
+			Patch string `yaml:"patch"`
+		} `yaml:"patches"`
+	}
+	cpath := repoPath("examples", "kubernetes", dir, "kustomization.yaml")
+	decodeYAMLFile(t, cpath, &comp)
+	if comp.APIVersion != "kustomize.config.k8s.io/v1alpha1" || comp.Kind != "Component" {
+		t.Fatalf("%s: %s %s, want a kustomize.config.k8s.io/v1alpha1 Component", cpath, comp.APIVersion, comp.Kind)
+	}
+	base := m.sts[0]
+	var sts any
+	if err := m.byKind["StatefulSet"][0].Decode(&sts); err != nil {
+		t.Fatal(err)
+	}
+	patched := 0
+	for _, p := range comp.Patches {
+		tg := p.Target
+		if tg.Kind != "StatefulSet" || tg.Name != base.Metadata.Name || (tg.Group != "" && tg.Group != "apps") {
+			t.Fatalf("%s: a patch for %s %s; want only patches of StatefulSet %s", cpath, tg.Kind, tg.Name, base.Metadata.Name)
+		}
+		var ops []map[string]any
+		if err := yaml.Unmarshal([]byte(p.Patch), &ops); err != nil {
+			t.Fatalf("%s: patch: %v", cpath, err)
+		}
+		if err := jsonPatch(sts, ops); err != nil {
+			t.Fatalf("%s: %v", cpath, err)
+		}
+		patched++
+	}
+	if patched == 0 {
+		t.Fatalf("%s: no patches", cpath)
+	}
+
+	raw, err := yaml.Marshal(sts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sharded k8sStatefulSet
+	if err := yaml.Unmarshal(raw, &sharded); err != nil {
+		t.Fatal(err)
+	}
+	where := cpath + " applied to StatefulSet " + base.Metadata.Name
+	args := sharded.Spec.Template.Spec.Containers[0].Args
+	values := checkArgs(t, where, args)
+	total, err := strconv.Atoi(values["total-shards"])
+	if err != nil {
+		t.Fatalf("%s: --total-shards=%q: %v", where, values["total-shards"], err)
+	}
+	if total < 2 || total != sharded.Spec.Replicas {
+		t.Errorf("%s: replicas: %d and --total-shards=%d; want them equal and above 1", where, sharded.Spec.Replicas, total)
+	}
+	// Nothing but the shard count changes.
+	baseArgs := base.Spec.Template.Spec.Containers[0].Args
+	if len(args) != len(baseArgs) {
+		t.Fatalf("%s: args %v, the base's %v", where, args, baseArgs)
+	}
+	for i := range args {
+		if args[i] != baseArgs[i] && !strings.HasPrefix(args[i], "--total-shards=") {
+			t.Errorf("%s: argument %d is %q, the base's %q: want only --total-shards changed", where, i, args[i], baseArgs[i])
+		}
+	}
+	sharded.Spec.Replicas = base.Spec.Replicas
+	sharded.Spec.Template.Spec.Containers[0].Args = baseArgs
+	if !reflect.DeepEqual(sharded, base) {
+		t.Errorf("%s: changes more than replicas and --total-shards", where)
 	}
 }
 
