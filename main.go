@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,6 +70,9 @@ func run() int {
 	configFlags := config.AddFlags(app)
 	collectorOpts := collector.AddFlags(app)
 	logConfig := logging.AddFlags(app)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		versionFromBuildInfo(bi)
+	}
 	app.Version(version.Print("zoom_exporter"))
 	app.HelpFlag.Short('h')
 	kingpin.Parse()
@@ -84,8 +90,9 @@ func run() int {
 	if err == nil {
 		limits, budget, quotaErr = shardQuota(cfg, *shard, *totalShards)
 	}
+	pathErr := statuspage.ValidateTelemetryPath(*metricsPath)
 	if configFlags.CheckOnly() {
-		return checkConfig(errors.Join(err, quotaErr), *toolkitFlags.WebConfigFile)
+		return checkConfig(errors.Join(err, quotaErr, pathErr), *toolkitFlags.WebConfigFile)
 	}
 	if err != nil {
 		var problems *config.Error
@@ -100,6 +107,10 @@ func run() int {
 	}
 	if quotaErr != nil {
 		level.Error(logger).Log("msg", "Invalid configuration", "err", quotaErr)
+		return 1
+	}
+	if pathErr != nil {
+		level.Error(logger).Log("msg", "Invalid configuration", "err", pathErr)
 		return 1
 	}
 	if err := web.Validate(*toolkitFlags.WebConfigFile); err != nil {
@@ -146,6 +157,7 @@ func run() int {
 		DailyBudget:  budget,
 		Timeout:      time.Duration(cfg.Zoom.RequestTimeout),
 		MaxRetries:   cfg.Zoom.MaxRetries,
+		LogEvery:     time.Duration(cfg.Scrape.Interval), // a failure that repeats is logged once an interval
 		Now:          now,
 		Logger:       log.With(logger, "component", "zoom_client"),
 		Registerer:   reg,
@@ -162,12 +174,24 @@ func run() int {
 		}
 		defer os.RemoveAll(storageDir)
 	}
-	st, err := store.Open(storageDir, reg)
+	// The store belongs to one account and shard layout: another's counters
+	// are never merged in, and the demo's are never taken for a real account's.
+	st, err := store.OpenWith(storageDir, store.Options{
+		Registerer:     reg,
+		Logger:         log.With(logger, "component", "store"),
+		Owner:          store.Owner{AccountID: cfg.Zoom.AccountID, Demo: cfg.Demo, Shard: *shard, TotalShards: *totalShards},
+		DiscardForeign: cfg.Storage.DiscardForeign,
+	})
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot open the store", "err", err)
 		return 1
 	}
-	defer st.Close()
+	defer func() {
+		// Every commit is already on disk; a failure here still deserves a word.
+		if err := st.Close(); err != nil {
+			level.Error(logger).Log("msg", "Cannot close the store", "err", err)
+		}
+	}()
 	level.Info(logger).Log("msg", "Store opened", "path", st.Path())
 
 	scraper, err := scrape.NewScraper(scrape.ScraperConfig{
@@ -206,12 +230,6 @@ func run() int {
 	}
 	level.Info(logger).Log("msg", "Enabled collectors", "collectors", fmt.Sprint(exporter.EnabledNames()), "user_label", collectorOpts.UserLabel)
 
-	scraperDone := make(chan struct{})
-	go func() {
-		scraper.Run(ctx)
-		close(scraperDone)
-	}()
-
 	gatherers := prometheus.Gatherers{usage, reg}
 	var metricsHandler http.Handler
 	if *disableExporterMetrics {
@@ -224,38 +242,32 @@ func run() int {
 			promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)}))
 	}
 
+	// Every page is read-only: GET and HEAD, 405 for other methods.
+	// ValidateTelemetryPath keeps the metrics path off the others.
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, metricsHandler)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !scraper.Ready() {
-			http.Error(w, "Not ready: the first refresh has not finished", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Ready")
+	mux.Handle(*metricsPath, statuspage.ReadOnly(metricsHandler))
+	mux.Handle(statuspage.PathHealthy, statuspage.ReadOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })))
+	mux.Handle(statuspage.PathReady, statuspage.Readiness(scraper))
+	// /status names users as /metrics does (--collector.user-label), never more.
+	mux.Handle(statuspage.PathStatus, statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval),
+		statuspage.Users{Mode: collectorOpts.UserLabel, Label: exporter.UserLabelValue}))
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "Zoom Exporter",
+		Description: "Prometheus exporter for Zoom meeting usage",
+		Version:     version.Info(),
+		Profiling:   "false", // no /debug/pprof is served
+		Links: []web.LandingLinks{
+			{Address: *metricsPath, Text: "Metrics"},
+			{Address: statuspage.PathStatus, Text: "Status"},
+			{Address: statuspage.PathHealthy, Text: "Health"},
+			{Address: statuspage.PathReady, Text: "Readiness"},
+		},
 	})
-	if *metricsPath != "/status" {
-		mux.Handle("/status", statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval)))
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot build the landing page", "err", err)
+		return 1
 	}
-	if *metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "Zoom Exporter",
-			Description: "Prometheus exporter for Zoom meeting usage",
-			Version:     version.Info(),
-			Profiling:   "false", // no /debug/pprof is served
-			Links: []web.LandingLinks{
-				{Address: *metricsPath, Text: "Metrics"},
-				{Address: "/status", Text: "Status"},
-				{Address: "/-/healthy", Text: "Health"},
-				{Address: "/-/ready", Text: "Readiness"},
-			},
-		})
-		if err != nil {
-			level.Error(logger).Log("msg", "Cannot build the landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
-	}
+	mux.Handle("/{$}", statuspage.ReadOnly(landing)) // "/" only: other paths are 404
 
 	server := &http.Server{
 		Handler:           mux,
@@ -264,10 +276,32 @@ func run() int {
 		WriteTimeout:      serverWriteTimeout,
 		IdleTimeout:       serverIdleTimeout,
 	}
+	// The scraper starts once the listeners are bound (Serve asks for its
+	// base context right after): with the address taken, the exporter
+	// exits at once, that error its last log line, no Zoom call spent.
+	listening := make(chan struct{})
+	var listeningOnce sync.Once
+	server.BaseContext = func(net.Listener) context.Context {
+		listeningOnce.Do(func() { close(listening) })
+		return context.Background()
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- web.ListenAndServe(server, toolkitFlags, logging.Slog(os.Stderr, logConfig))
 	}()
+	scraperDone := make(chan struct{})
+	select {
+	case err := <-serveErr:
+		level.Error(logger).Log("msg", "Cannot serve HTTP", "err", err)
+		return 1
+	case <-ctx.Done():
+		close(scraperDone) // stopped before it started
+	case <-listening:
+		go func() {
+			scraper.Run(ctx)
+			close(scraperDone)
+		}()
+	}
 
 	select {
 	case err := <-serveErr:
@@ -328,6 +362,33 @@ func checkConfig(configErr error, webConfigFile string) int {
 	return 0
 }
 
+// versionFromBuildInfo fills what no -ldflags -X set in
+// prometheus/common/version (go run, go build, go install) from what the Go
+// toolchain stamped in the binary: the module version (a tag, a
+// pseudo-version from the checkout, or "(devel)"), the VCS revision and its
+// commit time. Release builds set every variable and keep them.
+func versionFromBuildInfo(bi *debug.BuildInfo) {
+	vcs := make(map[string]string)
+	for _, s := range bi.Settings {
+		vcs[s.Key] = s.Value
+	}
+	if version.Version == "" {
+		version.Version = bi.Main.Version
+		if version.Version == "" {
+			version.Version = "(devel)"
+		}
+	}
+	if version.Revision == "" && vcs["vcs.revision"] != "" {
+		version.Revision = vcs["vcs.revision"]
+		if vcs["vcs.modified"] == "true" {
+			version.Revision += "-modified"
+		}
+	}
+	if version.BuildDate == "" {
+		version.BuildDate = vcs["vcs.time"]
+	}
+}
+
 // statusSource gives the status page the scraper's snapshots and the
 // client's budget and token state (never the token).
 type statusSource struct {
@@ -337,6 +398,7 @@ type statusSource struct {
 
 func (s statusSource) Budget() scrape.BudgetState                  { return s.client.Budget() }
 func (s statusSource) TokenState() (valid bool, expires time.Time) { return s.client.TokenState() }
+func (s statusSource) LastFailures() (token, api *scrape.Failure)  { return s.client.LastFailures() }
 
 // stdlog adapts the go-kit logger for promhttp's error log.
 type stdlogger struct{ logger log.Logger }

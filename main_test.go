@@ -232,7 +232,7 @@ func groundTruth(fake *zoomfake.Server, now time.Time) expected {
 					}
 					want.add(counterName[name], key, v)
 				}
-				want.add("zoom_meeting_length_seconds", "type="+scrape.TypeName(m.Type), 1)
+				want.add("zoom_meeting_duration_distribution_seconds", "type="+scrape.TypeName(m.Type), 1)
 				want.add("zoom_meeting_size_participants", "type="+scrape.TypeName(m.Type), 1)
 			}
 		}

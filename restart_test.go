@@ -129,7 +129,7 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 		for key, v := range want {
 			was := before[family][key]
 			switch {
-			case family == "zoom_meeting_length_seconds" || family == "zoom_meeting_size_participants":
+			case family == "zoom_meeting_duration_distribution_seconds" || family == "zoom_meeting_size_participants":
 				if got[key] < was || got[key] > v {
 					t.Errorf("restored %s{%s} = %v, want between %v and %v", family, key, got[key], was, v)
 				}
@@ -188,7 +188,7 @@ func TestRestartNothingLostNothingTwice(t *testing.T) {
 func counterFamilies(want expected) expected {
 	out := expected{}
 	for family, values := range want {
-		if strings.HasSuffix(family, "_total") || family == "zoom_meeting_length_seconds" || family == "zoom_meeting_size_participants" {
+		if strings.HasSuffix(family, "_total") || family == "zoom_meeting_duration_distribution_seconds" || family == "zoom_meeting_size_participants" {
 			out[family] = values
 		}
 	}

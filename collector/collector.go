@@ -143,6 +143,16 @@ func (e *Exporter) userValue(u scrape.UserSnapshot) string {
 	return u.Email
 }
 
+// UserLabelValue is u's user label exactly as /metrics serves it, and false
+// with --collector.user-label=none: other pages (/status) show users through
+// it, so they never reveal more than the metrics do.
+func (e *Exporter) UserLabelValue(u scrape.UserSnapshot) (string, bool) {
+	if e.userLabel == UserLabelNone {
+		return "", false
+	}
+	return e.userValue(u), true
+}
+
 // byUserAndType yields one row per (user label, type), summing users that
 // share a label value (all of them with user-label none).
 func (e *Exporter) byUserAndType(users []scrape.UserSnapshot, pick func(scrape.UserSnapshot) map[string]scrape.Totals) []row {

@@ -19,8 +19,8 @@ var usageFigures = []usageFigure{
 	{"zoom_month_meetings", "Meetings in the current UTC month's report (GET /report/users/{userId}/meetings), by host user and meeting type.",
 		"zoom_meetings_total", "Meeting instances (by uuid) counted from GET /report/users/{userId}/meetings, by host user and meeting type; each counted once.",
 		func(t scrape.Totals) int64 { return t.Meetings }},
-	{"zoom_month_meeting_duration_seconds", "Sum of meeting length (field duration, minutes x 60) in the current UTC month's report, by user and meeting type.",
-		"zoom_meeting_duration_seconds_total", "Meeting length (field duration, minutes x 60) of counted meetings; growth of a meeting already counted is added.",
+	{"zoom_month_meeting_duration_seconds", "Sum of meeting duration (field duration, minutes x 60) in the current UTC month's report, by user and meeting type.",
+		"zoom_meeting_duration_seconds_total", "Meeting duration (field duration, minutes x 60) of counted meetings; growth of a meeting already counted is added.",
 		func(t scrape.Totals) int64 { return t.DurationSeconds }},
 	{"zoom_month_participant_seconds", "Sum of all participants' time (field total_minutes x 60) in the current UTC month's report, by user and meeting type.",
 		"zoom_meeting_participant_seconds_total", "All participants' time (field total_minutes x 60) of counted meetings; growth of a meeting already counted is added.",
@@ -53,8 +53,10 @@ func figureDescs(withUser bool, counter bool) []*prometheus.Desc {
 }
 
 var (
-	durationHistogramDesc = prometheus.NewDesc("zoom_meeting_length_seconds",
-		"Distribution of meeting length (field duration, minutes x 60) of counted meetings, by meeting type; a meeting is observed once, when first counted."+refreshNote,
+	// Not zoom_meeting_duration_seconds: in OpenMetrics that is the family
+	// name of the counter zoom_meeting_duration_seconds_total.
+	durationHistogramDesc = prometheus.NewDesc("zoom_meeting_duration_distribution_seconds",
+		"Distribution of meeting duration (field duration, minutes x 60) of counted meetings, by meeting type; a meeting is observed once, when first counted."+refreshNote,
 		[]string{"type"}, nil)
 	sizeHistogramDesc = prometheus.NewDesc("zoom_meeting_size_participants",
 		"Distribution of participants per meeting (field participants_count) of counted meetings, by meeting type; a meeting is observed once, when first counted."+refreshNote,
@@ -64,7 +66,7 @@ var (
 		[]string{"user", "license", "dept"}, nil)
 
 	upDesc = prometheus.NewDesc("zoom_up",
-		"1 when the last refresh reached Zoom and every tracked user refreshed, else 0.", nil, nil)
+		"1 when the last refresh had no failure and every tracked user has data from Zoom that is not overdue, else 0.", nil, nil)
 	lastSuccessDesc = prometheus.NewDesc("zoom_last_refresh_success_timestamp_seconds",
 		"Unix time when the last fully successful refresh started; absent until one succeeds.", nil, nil)
 	refreshDurationDesc = prometheus.NewDesc("zoom_refresh_duration_seconds",
@@ -75,6 +77,11 @@ var (
 		"How often a change to a user's meetings can currently be seen: --scrape.interval, stretched when --zoom.daily-budget cannot keep up.", nil, nil)
 	usersPendingDesc = prometheus.NewDesc("zoom_users_pending",
 		"Users whose reports need a refresh that the daily budget has not allowed yet.", nil, nil)
+	clampedDesc = prometheus.NewDesc("zoom_report_figures_clamped_total",
+		"Figures of Zoom's reports beyond their sane bound (duration over a week, participants over 100,000), clamped to it, since the exporter started.", nil, nil)
+	refusedDesc = prometheus.NewDesc("zoom_report_items_refused_total",
+		"Meetings and users refused since the exporter started because their uuid or id is longer than the bound (kind: meeting or user); they are never stored or counted.",
+		[]string{"kind"}, nil)
 	userLastRefreshDesc = prometheus.NewDesc("zoom_user_last_refresh_timestamp_seconds",
 		"Unix time when the user's reports were last refreshed successfully; stops advancing while the user's refresh fails.",
 		[]string{"user"}, nil)
@@ -105,7 +112,7 @@ var subcollectors = []subcollector{
 		},
 	},
 	{
-		name: "distribution", help: "histograms of meeting length and size by meeting type", defaultOn: true,
+		name: "distribution", help: "histograms of meeting duration and size by meeting type", defaultOn: true,
 		descs: func(bool) []*prometheus.Desc { return []*prometheus.Desc{durationHistogramDesc, sizeHistogramDesc} },
 		collect: func(e *Exporter, snap *scrape.Snapshot, ch chan<- prometheus.Metric) {
 			collectHistograms(ch, durationHistogramDesc, snap.Durations)
@@ -134,7 +141,7 @@ var subcollectors = []subcollector{
 
 // healthDescs are always served: an operator must see whether data is fresh.
 func (e *Exporter) healthDescs() []*prometheus.Desc {
-	descs := []*prometheus.Desc{upDesc, lastSuccessDesc, refreshDurationDesc, usersTrackedDesc, effectiveIntervalDesc, usersPendingDesc}
+	descs := []*prometheus.Desc{upDesc, lastSuccessDesc, refreshDurationDesc, usersTrackedDesc, effectiveIntervalDesc, usersPendingDesc, clampedDesc, refusedDesc}
 	if e.userLabel != UserLabelNone {
 		descs = append(descs, userLastRefreshDesc)
 	}
@@ -160,6 +167,9 @@ func (e *Exporter) collectHealth(snap *scrape.Snapshot, ch chan<- prometheus.Met
 	ch <- prometheus.MustNewConstMetric(usersTrackedDesc, prometheus.GaugeValue, float64(tracked))
 	ch <- prometheus.MustNewConstMetric(effectiveIntervalDesc, prometheus.GaugeValue, snap.EffectiveInterval.Seconds())
 	ch <- prometheus.MustNewConstMetric(usersPendingDesc, prometheus.GaugeValue, float64(snap.PendingUsers))
+	ch <- prometheus.MustNewConstMetric(clampedDesc, prometheus.CounterValue, float64(snap.ClampedFigures))
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(snap.RefusedMeetings), "meeting")
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(snap.RefusedUsers), "user")
 	if e.userLabel == UserLabelNone {
 		return
 	}

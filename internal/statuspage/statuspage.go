@@ -2,7 +2,8 @@
 // tracked user, the last refresh, its outcome, the next one due and the last
 // error with what Zoom support asks for (HTTP status, Zoom's code and
 // message, the x-zm-trackingid); the daily Heavy-call budget; the state of
-// the access token (never the token); and the exporter's health.
+// the access token (never the token); and the exporter's health. Users are
+// named as --collector.user-label names them on /metrics, never more.
 //
 // It is plain server-rendered HTML (html/template escapes every value), with
 // an inline style sheet allowed by its hash in the Content-Security-Policy,
@@ -17,6 +18,7 @@ import (
 	"html/template"
 	"log"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,19 +33,34 @@ type Source interface {
 	Snapshot() *scrape.Snapshot
 	Budget() scrape.BudgetState
 	TokenState() (valid bool, expires time.Time)
+	// LastFailures are the client's last token and API failures, nil
+	// when none (or cleared by a success since).
+	LastFailures() (token, api *scrape.Failure)
+}
+
+// Users say how the page names users. The page shows no more than /metrics
+// does: --collector.user-label decides for both.
+type Users struct {
+	// Mode is --collector.user-label: email (or ""), id, hash or none.
+	Mode string
+	// Label is a user's user label exactly as /metrics serves it, false
+	// when /metrics has none (collector.Exporter.UserLabelValue). Needed
+	// for every mode but email.
+	Label func(scrape.UserSnapshot) (string, bool)
 }
 
 // New returns the handler of the status page. interval is the refresh
 // interval (--scrape.interval): a user's next refresh is due one interval
 // (or the longer effective interval, when the daily budget stretches it)
 // after its last attempt.
-func New(src Source, interval time.Duration) http.Handler {
-	return &handler{src: src, interval: interval, now: time.Now}
+func New(src Source, interval time.Duration, users Users) http.Handler {
+	return &handler{src: src, interval: interval, users: users, now: time.Now}
 }
 
 type handler struct {
 	src      Source
 	interval time.Duration
+	users    Users
 	now      func() time.Time
 }
 
@@ -58,8 +75,8 @@ func styleHash() string {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "Method not allowed", http.StatusMethodNotAllowed)
+		w.Header().Set("Allow", allowedMethods)
+		http.Error(w, "Method not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
 		return
 	}
 	var buf bytes.Buffer
@@ -103,11 +120,41 @@ type page struct {
 	Month             string
 
 	Users        []userRow
+	UsersTracked int
 	UsersFailing int
 	UsersNever   int
+	// UserLabel is the --collector.user-label mode the rows follow.
+	UserLabel string
+	// HideUsers: the metrics carry no user identity (user label none), so
+	// no row is shown; Errors groups the failures instead.
+	HideUsers bool
+	Errors    []errorGroup
+
+	// NextRefresh is when the next refresh cycle starts; OverdueUsers
+	// have data older than OverdueAfter.
+	NextRefresh  moment
+	OverdueUsers int
+	OverdueAfter string
+
+	// The first failure, where the operator looks: the last token and API
+	// failures of the Zoom client, with what to do.
+	TokenFailure *failureView
+	APIFailure   *failureView
 
 	Budget budgetView
 	Token  tokenView
+}
+
+type failureView struct {
+	When       moment
+	Count      int
+	Endpoint   string
+	Status     int
+	StatusText string
+	Code       string
+	Message    string
+	TrackingID string
+	Hint       string
 }
 
 // moment is a point in time, absolute (UTC) and relative to now.
@@ -119,14 +166,14 @@ type moment struct {
 }
 
 type userRow struct {
-	Email   string
-	Key     string
-	ID      string // Zoom user id, when it differs from Key
+	Name    string // the e-mail, or the user label the metrics carry instead
+	Key     string // e-mail mode only, when it differs from the e-mail
+	ID      string // e-mail mode only: Zoom user id, when it differs from Key
 	Outcome string
 	Class   string // CSS class of the outcome
 	Last    moment // last successful refresh
 	Attempt moment // last attempt
-	NextDue string
+	Overdue moment // since when its data is overdue; zero when it is not
 	Error   *errorView
 }
 
@@ -139,6 +186,15 @@ type errorView struct {
 	Code       int
 	Message    string
 	TrackingID string
+}
+
+// errorGroup is one distinct failure and how many users have it, for the
+// user label none, where no user may be named.
+type errorGroup struct {
+	Users   int
+	Last    moment // latest attempt that failed so
+	lastRaw time.Time
+	Error   *errorView
 }
 
 type budgetView struct {
@@ -162,7 +218,7 @@ func (h *handler) view() page {
 	if snap == nil {
 		snap = &scrape.Snapshot{}
 	}
-	interval := max(h.interval, snap.EffectiveInterval)
+	mode := h.userMode()
 	p := page{
 		Now:             at(now, now),
 		Up:              snap.Up,
@@ -171,6 +227,8 @@ func (h *handler) view() page {
 		RefreshDuration: roundDuration(snap.RefreshDuration),
 		Interval:        roundDuration(h.interval),
 		PendingUsers:    snap.PendingUsers,
+		UserLabel:       mode,
+		HideUsers:       mode == labelNone,
 	}
 	if !snap.Month.IsZero() {
 		p.Month = snap.Month.UTC().Format("January 2006")
@@ -178,24 +236,44 @@ func (h *handler) view() page {
 	if snap.EffectiveInterval > h.interval {
 		p.EffectiveInterval = roundDuration(snap.EffectiveInterval)
 	}
+	p.NextRefresh = at(snap.NextRefresh, now)
+	if snap.OverdueAfter > 0 {
+		p.OverdueAfter = roundDuration(snap.OverdueAfter)
+	}
 
+	groups := make(map[string]*errorGroup)
 	for _, u := range snap.Users {
 		if u.Retired {
-			continue // no longer tracked: only its counters are still served
+			continue // no longer tracked: only its counters are served
 		}
+		p.UsersTracked++
 		row := userRow{
-			Email:   u.Email,
-			Key:     u.Key,
 			Last:    at(u.LastRefresh, now),
 			Attempt: at(u.LastAttempt, now),
+			Overdue: at(u.OverdueSince, now),
 		}
-		if u.ID != "" && u.ID != u.Key {
-			row.ID = u.ID
+		// Errors quote the user ({userId}, Zoom's message): outside e-mail
+		// mode they name the user as the row does, and no other e-mail.
+		clean := func(s string) string { return s }
+		switch mode {
+		case labelEmail:
+			row.Name = u.Email
+			if u.Key != u.Email {
+				row.Key = u.Key
+			}
+			if u.ID != "" && u.ID != u.Key {
+				row.ID = u.ID
+			}
+		case labelNone:
+			clean = func(s string) string { return redact(s, u, hiddenUser) }
+		default:
+			row.Name, _ = h.users.Label(u)
+			clean = func(s string) string { return redact(s, u, row.Name) }
 		}
 		switch {
 		case u.LastError != "":
 			row.Outcome, row.Class = outcomeFailed, "failed"
-			row.Error = errorOf(u)
+			row.Error = errorOf(u, clean)
 			p.UsersFailing++
 		case u.LastRefresh.IsZero():
 			row.Outcome, row.Class = outcomeNever, "never"
@@ -206,29 +284,48 @@ func (h *handler) view() page {
 		default:
 			row.Outcome, row.Class = outcomeOK, "ok"
 		}
-		switch {
-		case u.LastAttempt.IsZero():
-			row.NextDue = "at the next refresh"
-		case !u.LastAttempt.Add(interval).After(now):
-			row.NextDue = "due now (" + at(u.LastAttempt.Add(interval), now).Relative + ")"
-		default:
-			next := at(u.LastAttempt.Add(interval), now)
-			row.NextDue = next.UTC + " (" + next.Relative + ")"
+		if u.Overdue {
+			p.OverdueUsers++
 		}
-		p.Users = append(p.Users, row)
+		if !p.HideUsers {
+			p.Users = append(p.Users, row)
+			continue
+		}
+		if row.Error != nil {
+			g := groups[row.Error.Text]
+			if g == nil {
+				g = &errorGroup{Error: row.Error}
+				groups[row.Error.Text] = g
+			}
+			g.Users++
+			if g.Last.Zero || u.LastAttempt.After(g.lastRaw) {
+				g.Last, g.lastRaw = row.Attempt, u.LastAttempt
+			}
+		}
 	}
 	// Failing users first, then those never refreshed, then the others;
-	// by e-mail, then key, within each group.
+	// by name, then key, within each group.
 	rank := map[string]int{"failed": 0, "never": 1, "ok": 2}
 	sort.SliceStable(p.Users, func(i, j int) bool {
 		a, b := p.Users[i], p.Users[j]
 		if rank[a.Class] != rank[b.Class] {
 			return rank[a.Class] < rank[b.Class]
 		}
-		if a.Email != b.Email {
-			return a.Email < b.Email
+		if a.Name != b.Name {
+			return a.Name < b.Name
 		}
 		return a.Key < b.Key
+	})
+	for _, g := range groups {
+		p.Errors = append(p.Errors, *g)
+	}
+	// The most widespread failure first.
+	sort.Slice(p.Errors, func(i, j int) bool {
+		a, b := p.Errors[i], p.Errors[j]
+		if a.Users != b.Users {
+			return a.Users > b.Users
+		}
+		return a.Error.Text < b.Error.Text
 	})
 
 	b := h.src.Budget()
@@ -243,6 +340,15 @@ func (h *handler) view() page {
 		p.Budget.Percent = strconv.FormatFloat(100*float64(b.UsedToday)/float64(b.Budget), 'f', 1, 64) + "%"
 	}
 
+	token, api := h.src.LastFailures()
+	// Outside e-mail mode no e-mail may show: Zoom's messages quote them.
+	hideEmails := func(s string) string { return s }
+	if mode != labelEmail {
+		hideEmails = func(s string) string { return emailPattern.ReplaceAllString(s, "[e-mail hidden]") }
+	}
+	p.TokenFailure = failureOf(token, now, hideEmails)
+	p.APIFailure = failureOf(api, now, hideEmails)
+
 	valid, expires := h.src.TokenState()
 	p.Token = tokenView{Valid: valid, Expires: at(expires, now)}
 	if valid && !expires.IsZero() && !now.Before(expires) {
@@ -251,11 +357,95 @@ func (h *handler) view() page {
 	return p
 }
 
-func errorOf(u scrape.UserSnapshot) *errorView {
-	e := &errorView{Text: u.LastError}
+// User label modes, as collector names them (--collector.user-label).
+const (
+	labelEmail = "email"
+	labelID    = "id"
+	labelHash  = "hash"
+	labelNone  = "none"
+)
+
+// hiddenUser stands for the user in errors shown with the user label none.
+const hiddenUser = "[user]"
+
+// userMode is the user label mode the page follows. A mode it cannot
+// name users in (no Label function, a mode it does not know) hides them:
+// the page must never show more than the metrics.
+func (h *handler) userMode() string {
+	switch h.users.Mode {
+	case "", labelEmail:
+		return labelEmail
+	case labelID, labelHash:
+		if h.users.Label != nil {
+			return h.users.Mode
+		}
+	}
+	return labelNone
+}
+
+// emailPattern finds what looks like an e-mail address in outside text.
+var emailPattern = regexp.MustCompile(`[^\s@"'<>()\[\],;:]+@[^\s@"'<>()\[\],;:]+`)
+
+// redact replaces, in s, the e-mail, key and Zoom id of u by name, and any
+// other e-mail address by a placeholder: errors quote the {userId} sent to
+// Zoom, and Zoom's messages may quote e-mails.
+func redact(s string, u scrape.UserSnapshot, name string) string {
+	ids := []string{u.Email, u.Key, u.ID}
+	sort.Slice(ids, func(i, j int) bool { return len(ids[i]) > len(ids[j]) }) // an id inside another is replaced last
+	for _, id := range ids {
+		if id != "" && id != name {
+			s = replaceWord(s, id, name)
+		}
+	}
+	return emailPattern.ReplaceAllStringFunc(s, func(m string) string {
+		if m == name {
+			return m // the label itself is an e-mail (id mode, user without a Zoom id): /metrics shows it too
+		}
+		return "[e-mail hidden]"
+	})
+}
+
+// replaceWord replaces old by new in s where old is not part of a longer
+// word: a short key such as "me" must not eat into "message".
+func replaceWord(s, old, new string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		if (i > 0 && isWordByte(s[i-1])) || (end < len(s) && isWordByte(s[end])) {
+			b.WriteString(s[:i+1])
+			s = s[i+1:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(new)
+		s = s[end:]
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c >= 0x80
+}
+
+func failureOf(f *scrape.Failure, now time.Time, clean func(string) string) *failureView {
+	if f == nil {
+		return nil
+	}
+	return &failureView{
+		When: at(f.When, now), Count: f.Count, Endpoint: clean(f.Endpoint), Status: f.Status, StatusText: http.StatusText(f.Status),
+		Code: f.Code, Message: clean(f.Message), TrackingID: f.TrackingID, Hint: f.Hint,
+	}
+}
+
+func errorOf(u scrape.UserSnapshot, clean func(string) string) *errorView {
+	e := &errorView{Text: clean(u.LastError)}
 	if z := u.LastZoomErr; z != nil {
 		e.Zoom = true
-		e.Endpoint, e.Status, e.Code, e.Message, e.TrackingID = z.Endpoint, z.Status, z.Code, z.Message, z.TrackingID
+		e.Endpoint, e.Status, e.Code, e.Message, e.TrackingID = z.Endpoint, z.Status, z.Code, clean(z.Message), z.TrackingID
 		e.StatusText = http.StatusText(z.Status)
 	}
 	return e
@@ -343,16 +533,24 @@ const pageHTML = `<!DOCTYPE html>
 <section class="card" id="exporter">
 <h2>Exporter</h2>
 <dl>
-<dt>Zoom</dt><dd>{{if .Up}}<span class="badge ok">up</span> the last refresh reached Zoom and refreshed every user{{else}}<span class="badge failed">down</span> the last refresh {{if .Published.Zero}}has not finished yet{{else}}did not reach Zoom or failed for some users{{end}}{{end}}</dd>
+<dt>Zoom</dt><dd>{{if .Up}}<span class="badge ok">up</span> the last refresh had no failure and every user's data is current{{else}}<span class="badge failed">down</span> {{if .Published.Zero}}the first refresh has not finished yet{{else}}the last refresh failed, or some users' data is overdue{{end}}{{if .TokenFailure}}: see the last failure below{{else if .APIFailure}}: see the last failure below{{end}}{{end}}</dd>
 <dt>Last refresh</dt><dd>{{template "when" .Published}}{{if not .Published.Zero}}, took {{.RefreshDuration}}{{end}}</dd>
 <dt>Last success</dt><dd>{{template "when" .LastSuccess}}</dd>
 <dt>Interval</dt><dd>{{.Interval}}{{if .EffectiveInterval}} (stretched to {{.EffectiveInterval}} by the daily budget){{end}}</dd>
 {{if .PendingUsers}}<dt>Waiting</dt><dd>{{.PendingUsers}} users need a refresh the budget has not allowed yet</dd>{{end}}
-<dt>Users</dt><dd>{{len .Users}} tracked, {{.UsersFailing}} failing, {{.UsersNever}} not yet refreshed</dd>
+<dt>Next refresh</dt><dd id="next-refresh">{{template "when" .NextRefresh}}</dd>
+<dt>Users</dt><dd>{{.UsersTracked}} tracked, {{.UsersFailing}} failing, {{.UsersNever}} not yet refreshed</dd>
+<dt>Overdue</dt><dd id="overdue">{{if .OverdueUsers}}<strong>{{.OverdueUsers}}</strong> users have data older than {{.OverdueAfter}}{{else}}none{{if .OverdueAfter}} (data counts as overdue after {{.OverdueAfter}}){{end}}{{end}}</dd>
 {{if .Month}}<dt>Month</dt><dd>{{.Month}}</dd>{{end}}
 </dl>
 </section>
 
+{{if or .TokenFailure .APIFailure}}<section class="card" id="failures">
+<h2>Last failure</h2>
+{{with .TokenFailure}}<h3>Access token</h3>{{template "failure" .}}{{end}}
+{{with .APIFailure}}<h3>Zoom API</h3>{{template "failure" .}}{{end}}
+</section>
+{{end}}
 <section class="card" id="quota">
 <h2>Daily Heavy-call budget</h2>
 <dl>
@@ -375,24 +573,32 @@ const pageHTML = `<!DOCTYPE html>
 </div>
 
 <h2>Users</h2>
-{{if .Users}}
+{{if .HideUsers}}
+<p id="users-hidden">Users are not listed: <code>--collector.user-label=none</code> keeps user identities out of the metrics, so this page shows counts only.</p>
+{{if .Errors}}
+<table id="errors">
+<thead><tr><th>Users</th><th>Last attempt</th><th>Last error</th></tr></thead>
+<tbody>
+{{range .Errors}}<tr class="failed">
+<td>{{.Users}}</td>
+<td>{{template "when" .Last}}</td>
+<td>{{template "error" .Error}}</td>
+</tr>
+{{end}}</tbody>
+</table>
+{{end}}
+{{else if .Users}}
+{{if ne .UserLabel "email"}}<p class="muted" id="users-label">Users are named by their <code>user</code> label, as on <code>/metrics</code> (<code>--collector.user-label={{.UserLabel}}</code>); e-mail addresses are hidden.</p>{{end}}
 <table id="users">
-<thead><tr><th>User</th><th>Outcome</th><th>Last refresh</th><th>Last attempt</th><th>Next due</th><th>Last error</th></tr></thead>
+<thead><tr><th>User</th><th>Outcome</th><th>Last refresh</th><th>Last attempt</th><th>Overdue</th><th>Last error</th></tr></thead>
 <tbody>
 {{range .Users}}<tr class="{{.Class}}">
-<td><strong>{{.Email}}</strong>{{if ne .Email .Key}}<br><code>{{.Key}}</code>{{end}}{{if .ID}}<br><code>{{.ID}}</code>{{end}}</td>
+<td><strong>{{.Name}}</strong>{{if .Key}}<br><code>{{.Key}}</code>{{end}}{{if .ID}}<br><code>{{.ID}}</code>{{end}}</td>
 <td><span class="badge {{.Class}}">{{.Outcome}}</span></td>
 <td>{{template "when" .Last}}</td>
 <td>{{template "when" .Attempt}}</td>
-<td>{{.NextDue}}</td>
-<td>{{with .Error}}<div class="err">{{if .Zoom}}<dl>
-<dt>HTTP</dt><dd>{{.Status}}{{if .StatusText}} {{.StatusText}}{{end}}</dd>
-{{if .Code}}<dt>Zoom code</dt><dd>{{.Code}}</dd>{{end}}
-{{if .Message}}<dt>Message</dt><dd>{{.Message}}</dd>{{end}}
-{{if .TrackingID}}<dt>Tracking id</dt><dd><code>{{.TrackingID}}</code></dd>{{end}}
-<dt>Endpoint</dt><dd><code>{{.Endpoint}}</code></dd>
-</dl>
-<details><summary>Full error</summary><code>{{.Text}}</code></details>{{else}}<code>{{.Text}}</code>{{end}}</div>{{else}}<span class="muted">none</span>{{end}}</td>
+<td>{{if .Overdue.Zero}}<span class="muted">no</span>{{else}}<strong>since</strong> {{template "when" .Overdue}}{{end}}</td>
+<td>{{with .Error}}{{template "error" .}}{{else}}<span class="muted">none</span>{{end}}</td>
 </tr>
 {{end}}</tbody>
 </table>
@@ -401,4 +607,20 @@ const pageHTML = `<!DOCTYPE html>
 {{end}}
 </body>
 </html>
+{{define "error"}}<div class="err">{{if .Zoom}}<dl>
+<dt>HTTP</dt><dd>{{.Status}}{{if .StatusText}} {{.StatusText}}{{end}}</dd>
+{{if .Code}}<dt>Zoom code</dt><dd>{{.Code}}</dd>{{end}}
+{{if .Message}}<dt>Message</dt><dd>{{.Message}}</dd>{{end}}
+{{if .TrackingID}}<dt>Tracking id</dt><dd><code>{{.TrackingID}}</code></dd>{{end}}
+<dt>Endpoint</dt><dd><code>{{.Endpoint}}</code></dd>
+</dl>
+<details><summary>Full error</summary><code>{{.Text}}</code></details>{{else}}<code>{{.Text}}</code>{{end}}</div>{{end}}
+{{define "failure"}}<div class="err"><dl>
+<dt>When</dt><dd>{{template "when" .When}}{{if gt .Count 1}}, {{.Count}} times in a row{{end}}</dd>
+<dt>HTTP</dt><dd>{{if .Status}}{{.Status}}{{if .StatusText}} {{.StatusText}}{{end}}{{else}}no answer{{end}}</dd>
+{{if .Code}}<dt>Code</dt><dd>{{.Code}}</dd>{{end}}
+{{if .Message}}<dt>Message</dt><dd>{{.Message}}</dd>{{end}}
+{{if .TrackingID}}<dt>Tracking id</dt><dd><code>{{.TrackingID}}</code></dd>{{end}}
+{{if .Endpoint}}<dt>Endpoint</dt><dd><code>{{.Endpoint}}</code></dd>{{end}}
+</dl>{{if .Hint}}<p class="hint"><strong>What to do:</strong> {{.Hint}}</p>{{end}}</div>{{end}}
 {{define "when"}}{{if .Zero}}<span class="muted">never</span>{{else}}<time datetime="{{.RFC3339}}">{{.UTC}}</time> <small>({{.Relative}})</small>{{end}}{{end}}`

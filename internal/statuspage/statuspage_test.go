@@ -19,15 +19,18 @@ import (
 var fixedNow = time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
 
 type fakeSource struct {
-	snap    *scrape.Snapshot
-	budget  scrape.BudgetState
-	valid   bool
-	expires time.Time
+	snap         *scrape.Snapshot
+	budget       scrape.BudgetState
+	valid        bool
+	expires      time.Time
+	tokenFailure *scrape.Failure
+	apiFailure   *scrape.Failure
 }
 
 func (f *fakeSource) Snapshot() *scrape.Snapshot                  { return f.snap }
 func (f *fakeSource) Budget() scrape.BudgetState                  { return f.budget }
 func (f *fakeSource) TokenState() (valid bool, expires time.Time) { return f.valid, f.expires }
+func (f *fakeSource) LastFailures() (token, api *scrape.Failure)  { return f.tokenFailure, f.apiFailure }
 
 // Hostile values: every one must be shown as text, never run or parsed.
 const (
@@ -63,7 +66,11 @@ func sampleSource() *fakeSource {
 }
 
 func newTestHandler(src Source, interval time.Duration) http.Handler {
-	h := New(src, interval).(*handler)
+	return newTestHandlerFor(src, interval, Users{})
+}
+
+func newTestHandlerFor(src Source, interval time.Duration, users Users) http.Handler {
+	h := New(src, interval, users).(*handler)
 	h.now = func() time.Time { return fixedNow }
 	return h
 }
@@ -206,8 +213,8 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("failing user row lacks %q: %s", want, bob)
 		}
 	}
-	// Last refresh 25 minutes ago, attempt 40s ago, next due 5m after the attempt.
-	for _, want := range []string{"2026-11-24 19:35:00 UTC (25m0s ago)", "2026-11-24 19:59:20 UTC (40s ago)", "2026-11-24 20:04:20 UTC (in 4m20s)"} {
+	// Last refresh 25 minutes ago, attempt 40s ago, not overdue.
+	for _, want := range []string{"2026-11-24 19:35:00 UTC (25m0s ago)", "2026-11-24 19:59:20 UTC (40s ago)", " no "} {
 		if !strings.Contains(bob, want) {
 			t.Errorf("failing user row lacks %q: %s", want, bob)
 		}
@@ -215,10 +222,10 @@ func TestStatusPage(t *testing.T) {
 	if carol := rows[1][1]; !strings.Contains(carol, "context deadline exceeded") || !strings.Contains(carol, "never") {
 		t.Errorf("user failing without a Zoom answer: %s", carol)
 	}
-	if dave := rows[2][1]; !strings.Contains(dave, "not yet refreshed") || !strings.Contains(dave, "at the next refresh") {
+	if dave := rows[2][1]; !strings.Contains(dave, "not yet refreshed") || strings.Contains(dave, "due") {
 		t.Errorf("user never refreshed: %s", dave)
 	}
-	if alice := rows[3][1]; !strings.Contains(alice, "ok") || !strings.Contains(alice, "(in 3m0s)") || !strings.Contains(alice, "none") {
+	if alice := rows[3][1]; !strings.Contains(alice, "ok") || strings.Contains(alice, "since") || !strings.Contains(alice, "none") {
 		t.Errorf("healthy user: %s", alice)
 	}
 
@@ -270,7 +277,7 @@ func TestStatusPageStates(t *testing.T) {
 		{
 			name: "no snapshot yet",
 			src:  func() *fakeSource { return &fakeSource{} },
-			want: []string{"No user is tracked yet: the first refresh has not finished", "Zoom down the last refresh has not finished yet", "State none"},
+			want: []string{"No user is tracked yet: the first refresh has not finished", "Zoom down the first refresh has not finished yet", "State none"},
 		},
 		{
 			name: "up, healthy",
@@ -304,18 +311,55 @@ func TestStatusPageStates(t *testing.T) {
 				"Paused yes, Zoom's daily limit was reached: no Heavy call until 2026-11-25 00:00:00 UTC (in 4h0m)",
 				"Interval 5m0s (stretched to 50m0s by the daily budget)",
 				"7 users need a refresh",
-				// The next refresh of a user follows the stretched interval.
-				"2026-11-24 20:49:20 UTC (in 49m20s)",
 			},
+		},
+		{
+			// A healthy exporter: the next cycle's start, no user overdue
+			// (issue: "Next due: due now" for every user of a healthy one).
+			name: "next refresh, nobody overdue",
+			src: func() *fakeSource {
+				s := sampleSource()
+				s.snap.NextRefresh = fixedNow.Add(4*time.Minute + 20*time.Second)
+				s.snap.OverdueAfter = 15 * time.Minute
+				return s
+			},
+			want:   []string{"Next refresh 2026-11-24 20:04:20 UTC (in 4m20s)", "Overdue none (data counts as overdue after 15m0s)"},
+			absent: []string{"due now", "Next due"},
 		},
 		{
 			name: "overdue user",
 			src: func() *fakeSource {
 				s := sampleSource()
-				s.snap.Users[0].LastAttempt = fixedNow.Add(-time.Hour)
+				s.snap.OverdueAfter = 15 * time.Minute
+				s.snap.Users[1].Overdue = true
+				s.snap.Users[1].OverdueSince = fixedNow.Add(-10 * time.Minute)
 				return s
 			},
-			want: []string{"due now (55m0s ago)"},
+			want: []string{"Overdue 1 users have data older than 15m0s", "since 2026-11-24 19:50:00 UTC (10m0s ago)"},
+		},
+		{
+			// The first failure is shown where the operator looks, with
+			// what to do (issue 12: a wrong client secret showed nothing).
+			name: "token and API failures with hints",
+			src: func() *fakeSource {
+				s := sampleSource()
+				s.valid = false
+				s.tokenFailure = &scrape.Failure{When: fixedNow.Add(-30 * time.Second), Count: 3, Endpoint: "https://zoom.us/oauth/token", Status: 400,
+					Code: "invalid_client", Message: "Invalid client_id or client_secret", Hint: "Check the client id, client secret and account id."}
+				s.apiFailure = &scrape.Failure{When: fixedNow.Add(-time.Minute), Count: 1, Endpoint: "/report/users", Status: 400, Code: "4711",
+					Message: "Invalid access token, does not contain scopes:[report:read:list_users:admin].", TrackingID: trackingID, Hint: "Add the scope named to the app."}
+				return s
+			},
+			want: []string{
+				"Last failure", "Access token", "HTTP 400 Bad Request", "Code invalid_client", "Message Invalid client_id or client_secret",
+				"3 times in a row", "What to do: Check the client id, client secret and account id.",
+				"Zoom API", "Code 4711", "does not contain scopes:[report:read:list_users:admin]", trackingID, "What to do: Add the scope named to the app.",
+			},
+		},
+		{
+			name:   "no failure, no failure card",
+			src:    sampleSource,
+			absent: []string{"Last failure", "What to do"},
 		},
 	}
 	for _, tt := range tests {
