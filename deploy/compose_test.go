@@ -146,7 +146,23 @@ func TestComposeExporter(t *testing.T) {
 			}
 		}
 	}
-	values := checkArgs(t, where, append(s.Entrypoint, args...))
+	// ${NAME:-default} in the command: checked with its default, the demo's.
+	resolved := make([]string, 0, len(args))
+	for _, a := range args {
+		if name, def, found := strings.Cut(a, "="); found {
+			if _, d, isVar := interpolate(def); isVar {
+				a = name + "=" + d
+			}
+		}
+		resolved = append(resolved, a)
+	}
+	values := checkArgs(t, where, append(s.Entrypoint, resolved...))
+	// The demo and a real account never share a store (one account a store).
+	if storage := values["storage.path"]; storage == "" || s.Environment["ZOOM_EXPORTER_STORAGE_PATH"] != "" {
+		t.Errorf("%s: want --storage.path=${ZOOM_EXPORTER_STORE:-/demo}: the demo's store apart from a real account's", where)
+	} else if real := "/data"; storage == real || !slices.ContainsFunc(s.mounts(dir), func(m composeMount) bool { return m.target == real }) {
+		t.Errorf("%s: the demo's store %s must differ from a real account's, a mounted %s", where, storage, real)
+	}
 
 	checkEnvNames(t, where, sortedKeys(s.Environment), nil)
 	if _, def, isVar := interpolate(s.Environment["ZOOM_EXPORTER_DEMO"]); !isVar || def != "true" {
