@@ -17,6 +17,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // windowRecorder stands in front of the fake Zoom: it notes the date range
@@ -115,10 +116,10 @@ func TestCalendar(t *testing.T) {
 			rec := &windowRecorder{fake: fake, clock: clock, step: tc.step, perUser: map[string][][2]string{}}
 			srv := httptest.NewServer(rec)
 			t.Cleanup(srv.Close)
-			client, err := scrape.NewClient(scrape.ClientConfig{
+			client, err := zoom.NewClient(zoom.ClientConfig{
 				APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
 				AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-				Limits:  scrape.Limits{HeavyPerSecond: 1000, MediumPerSecond: 1000, HeavyPerDay: 30000},
+				Limits:  zoom.Limits{HeavyPerSecond: 1000, MediumPerSecond: 1000, HeavyPerDay: 30000},
 				Timeout: 10 * time.Second, Now: clock.Now,
 			})
 			if err != nil {
@@ -126,7 +127,7 @@ func TestCalendar(t *testing.T) {
 			}
 			scraper, err := scrape.NewScraper(scrape.ScraperConfig{
 				Client: client, Interval: 5 * time.Minute, GracePeriod: defaultGracePeriod,
-				ReportType: scrape.ReportPast, Concurrency: 1, Now: clock.Now,
+				ReportType: zoom.ReportPast, Concurrency: 1, Now: clock.Now,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +181,7 @@ func TestCalendar(t *testing.T) {
 			for _, u := range fake.Users() {
 				for _, w := range reportWindows(tc.at, defaultGracePeriod) {
 					dates := dateWindows([][2]time.Time{w})[0]
-					if len(fake.Meetings(u.ID, w[0], w[1], scrape.ReportPast)) > 0 && !slices.Contains(perUser[u.ID], dates) {
+					if len(fake.Meetings(u.ID, w[0], w[1], zoom.ReportPast)) > 0 && !slices.Contains(perUser[u.ID], dates) {
 						t.Errorf("first refresh: %s hosted meetings from %s to %s, but its report was fetched only for %v", u.Email, dates[0], dates[1], perUser[u.ID])
 					}
 				}

@@ -35,6 +35,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/statuspage"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // defaultListenAddress is the exporter's port, in the 9100-9999 exporter range.
@@ -83,7 +84,7 @@ func run() int {
 
 	cfg, err := configFlags.Load()
 	var (
-		limits   scrape.Limits
+		limits   zoom.Limits
 		budget   int
 		quotaErr = scrape.ValidateShard(*shard, *totalShards)
 	)
@@ -147,7 +148,7 @@ func run() int {
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
 	reg.MustRegister(scrape.NewShardCollector(*shard, *totalShards))
 	level.Info(logger).Log("msg", "Shard", "shard", *shard, "total_shards", *totalShards, "daily_budget", budget)
-	client, err := scrape.NewClient(scrape.ClientConfig{
+	client, err := zoom.NewClient(zoom.ClientConfig{
 		APIURL:       cfg.Zoom.APIURL,
 		TokenURL:     cfg.Zoom.TokenURL,
 		AccountID:    cfg.Zoom.AccountID,
@@ -324,21 +325,21 @@ func run() int {
 
 // shardQuota returns this shard's per-second limits and daily budget: the
 // quota is the account's, so each shard spends its share of it.
-func shardQuota(cfg *config.Config, shard, totalShards int) (scrape.Limits, int, error) {
-	limits, err := scrape.PlanLimits(cfg.Zoom.Plan)
+func shardQuota(cfg *config.Config, shard, totalShards int) (zoom.Limits, int, error) {
+	limits, err := zoom.PlanLimits(cfg.Zoom.Plan)
 	if err != nil {
-		return scrape.Limits{}, 0, err
+		return zoom.Limits{}, 0, err
 	}
 	if err := scrape.ValidateShard(shard, totalShards); err != nil {
-		return scrape.Limits{}, 0, err
+		return zoom.Limits{}, 0, err
 	}
 	budget := cfg.Zoom.DailyBudget
 	if budget <= 0 {
 		budget = limits.HeavyPerDay / 2
 	}
-	share := scrape.ShareOf(budget, shard, totalShards)
+	share := zoom.ShareOf(budget, shard, totalShards)
 	if share < 1 {
-		return scrape.Limits{}, 0, fmt.Errorf("--zoom.daily-budget: %d Heavy calls a day cannot be split between %d shards (--total-shards); each needs at least one", budget, totalShards)
+		return zoom.Limits{}, 0, fmt.Errorf("--zoom.daily-budget: %d Heavy calls a day cannot be split between %d shards (--total-shards); each needs at least one", budget, totalShards)
 	}
 	return limits.Share(shard, totalShards), share, nil
 }
@@ -393,12 +394,12 @@ func versionFromBuildInfo(bi *debug.BuildInfo) {
 // client's budget and token state (never the token).
 type statusSource struct {
 	*scrape.Scraper
-	client *scrape.Client
+	client *zoom.Client
 }
 
-func (s statusSource) Budget() scrape.BudgetState                  { return s.client.Budget() }
+func (s statusSource) Budget() zoom.BudgetState                    { return s.client.Budget() }
 func (s statusSource) TokenState() (valid bool, expires time.Time) { return s.client.TokenState() }
-func (s statusSource) LastFailures() (token, api *scrape.Failure)  { return s.client.LastFailures() }
+func (s statusSource) LastFailures() (token, api *zoom.Failure)    { return s.client.LastFailures() }
 
 // stdlog adapts the go-kit logger for promhttp's error log.
 type stdlogger struct{ logger log.Logger }

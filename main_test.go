@@ -22,6 +22,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // binary is the zoom_exporter built once for the end-to-end tests.
@@ -206,7 +207,7 @@ func groundTruth(fake *zoomfake.Server, now time.Time) expected {
 	for _, u := range fake.Users() {
 		want.add("zoom_user_info", fmt.Sprintf("dept=%s,license=%s,user=%s", u.Dept, scrape.LicenseName(u.Type), u.Email), 1)
 		for i, w := range windows {
-			for _, m := range fake.Meetings(u.ID, w[0], w[1], scrape.ReportPast) {
+			for _, m := range fake.Meetings(u.ID, w[0], w[1], zoom.ReportPast) {
 				key := "type=" + scrape.TypeName(m.Type) + ",user=" + u.Email
 				figures := map[string]float64{
 					"meetings":                   1,
@@ -310,7 +311,7 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 	cur := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	var onePerson int
 	for _, u := range fake.Users() {
-		onePerson += len(fake.Meetings(u.ID, cur, now, scrape.ReportPastOne))
+		onePerson += len(fake.Meetings(u.ID, cur, now, zoom.ReportPastOne))
 	}
 	if onePerson == 0 {
 		t.Error("the seeded account has no one-person meeting this month")
@@ -371,7 +372,7 @@ func TestEndToEndAgainstFakeZoom(t *testing.T) {
 // fails the test (rather than panic) when the fake has none.
 func firstMeeting(t *testing.T, fake *zoomfake.Server, host zoomfake.User, from, to time.Time) zoomfake.Meeting {
 	t.Helper()
-	ms := fake.Meetings(host.ID, from, to, scrape.ReportPast)
+	ms := fake.Meetings(host.ID, from, to, zoom.ReportPast)
 	if len(ms) == 0 {
 		t.Fatalf("the fake has no past meeting of %s from %s to %s: the test needs one", host.Email, from.Format(time.DateOnly), to.Format(time.DateOnly))
 	}

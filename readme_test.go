@@ -14,6 +14,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // recordingRegisterer keeps the collectors registered with it, so a test can
@@ -50,7 +51,7 @@ func TestREADMEMetricsReference(t *testing.T) {
 	t.Parallel()
 	reg := &recordingRegisterer{}
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"), scrape.NewShardCollector(0, 1))
-	if _, err := scrape.NewClient(scrape.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
+	if _, err := zoom.NewClient(zoom.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(t.TempDir(), reg)

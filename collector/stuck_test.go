@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
@@ -32,7 +33,7 @@ func TestScrapesAnswerWhileARefreshIsStuck(t *testing.T) {
 		block chan struct{}
 	)
 	held := make(chan struct{}, 1)
-	zoom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	zoomSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		b := block
 		mu.Unlock()
@@ -49,11 +50,11 @@ func TestScrapesAnswerWhileARefreshIsStuck(t *testing.T) {
 		}
 		fake.ServeHTTP(w, r)
 	}))
-	defer zoom.Close()
-	client, err := scrape.NewClient(scrape.ClientConfig{
-		APIURL: zoom.URL + "/v2", TokenURL: zoom.URL + "/oauth/token",
+	defer zoomSrv.Close()
+	client, err := zoom.NewClient(zoom.ClientConfig{
+		APIURL: zoomSrv.URL + "/v2", TokenURL: zoomSrv.URL + "/oauth/token",
 		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-		Limits: scrape.Limits{HeavyPerSecond: 1000, MediumPerSecond: 1000, HeavyPerDay: 30000}, Now: clock,
+		Limits: zoom.Limits{HeavyPerSecond: 1000, MediumPerSecond: 1000, HeavyPerDay: 30000}, Now: clock,
 	})
 	if err != nil {
 		t.Fatal(err)

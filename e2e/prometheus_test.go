@@ -20,7 +20,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
-	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Timings of the test's own copies of the examples. The example files keep
@@ -75,7 +75,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	var hosts []string
 	idleLicensed := 0
 	for _, u := range fake.Users() {
-		hosted := len(fake.Meetings(u.ID, monthStart, today, scrape.ReportPast)) > 0
+		hosted := len(fake.Meetings(u.ID, monthStart, today, zoom.ReportPast)) > 0
 		switch {
 		case hosted:
 			hosts = append(hosts, u.Email)

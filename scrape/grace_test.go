@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Within the grace period after a month turns, both months are refreshed;
@@ -128,8 +129,8 @@ func checkGraceTruth(t *testing.T, env *testEnv, s *Scraper) {
 	}
 	_, today := monthWindow(env.clock.Now())
 	for _, u := range env.fake.Users() {
-		cur := env.fake.Meetings(u.ID, graceCur, today, ReportPast)
-		prev := env.fake.Meetings(u.ID, gracePrev, graceCur.AddDate(0, 0, -1), ReportPast)
+		cur := env.fake.Meetings(u.ID, graceCur, today, zoom.ReportPast)
+		prev := env.fake.Meetings(u.ID, gracePrev, graceCur.AddDate(0, 0, -1), zoom.ReportPast)
 		got := userByKey(t, snap, u.ID)
 		sameTotals(t, "month "+u.Email, got.Month, truth(cur))
 		sameTotals(t, "counters "+u.Email, got.Counters, truth(append(prev, cur...)))
@@ -150,7 +151,7 @@ func TestGracePeriodFetchesOnlyTheMonthsThatChanged(t *testing.T) {
 		name      string
 		cur, prev []int // users (by index) with a new meeting in the current, previous month
 	}{
-		// User 4 is quiet: it hosted nothing in December before.
+		// zoom.User 4 is quiet: it hosted nothing in December before.
 		{name: "current month only", cur: []int{1, 2, 4, 7, 11}},
 		{name: "previous month only", prev: []int{1, 3, 8}},
 		{name: "both months", cur: []int{2, 5, 9}, prev: []int{3, 5, 10}},
@@ -353,7 +354,7 @@ func TestFetchWindows(t *testing.T) {
 		{name: "changed, fetched lately", listed: true, dirty: []string{ck}, monthOf: cur, candidate: true,
 			fetchedAt: map[string]time.Time{ck: now.Add(-5 * time.Hour), pk: now.Add(-5 * time.Hour)}, want: []time.Time{cur}},
 		{name: "unknown or due (no change)", listed: true, monthOf: cur, want: []time.Time{cur, prev}},
-		{name: "round-robin", reportType: ReportPastJoined, listed: true, dirty: []string{ck}, monthOf: cur, candidate: true, want: []time.Time{cur, prev}},
+		{name: "round-robin", reportType: zoom.ReportPastJoined, listed: true, dirty: []string{ck}, monthOf: cur, candidate: true, want: []time.Time{cur, prev}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

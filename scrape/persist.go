@@ -11,6 +11,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Encodings of what the store keeps. A meeting's record is small and
@@ -112,7 +113,7 @@ func (s *Scraper) saveBudget() {
 	if s.store == nil || s.client == nil {
 		return
 	}
-	raw, err := json.Marshal(s.client.budgetRecord())
+	raw, err := json.Marshal(s.client.BudgetRecord())
 	if err == nil {
 		err = s.store.PutShared(budgetKey, raw)
 	}
@@ -268,11 +269,11 @@ func (s *Scraper) restore(st *store.Store) error {
 	if raw, err := st.Shared(budgetKey); err != nil {
 		return fmt.Errorf("store %s: reading the daily budget: %w", st.Path(), err)
 	} else if len(raw) > 0 && s.client != nil {
-		var r budgetRecord
+		var r zoom.BudgetRecord
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("store %s: the daily budget does not decode: %w; move the file aside to start afresh", st.Path(), err)
 		}
-		s.client.restoreBudget(r)
+		s.client.RestoreBudget(r)
 	}
 	meetings := 0
 	for key, data := range users {

@@ -9,6 +9,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Quota-aware scheduling. Zoom's daily Heavy quota is per account and shared
@@ -59,7 +60,7 @@ func (b *heavyBucket) spend(n int) { b.tokens = max(0, b.tokens-float64(n)) }
 // the configured report type: it counts every hosted meeting, so it sees
 // what `past` returns, but not meetings joined (pastJoined), and Zoom does
 // not promise it for one-person meetings (pastOne).
-func (s *Scraper) detectsChanges() bool { return s.conf.ReportType == ReportPast }
+func (s *Scraper) detectsChanges() bool { return s.conf.ReportType == zoom.ReportPast }
 
 // cyclePlan is what one refresh cycle does.
 type cyclePlan struct {
@@ -146,7 +147,7 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 		// Sweep when the budget covers the sweep and the known backlog;
 		// otherwise spend this cycle on the backlog, so a starved budget
 		// does not go on sweeping for changes it cannot fetch.
-		perMonth := max(s.sweepPagesPerMonth, (len(tracked)+pageSize-1)/pageSize, 1)
+		perMonth := max(s.sweepPagesPerMonth, (len(tracked)+zoom.PageSize-1)/zoom.PageSize, 1)
 		due := s.sweepsDue(windows, perMonth, budget.Budget, now)
 		if len(due) > 1 && tokens < len(due)*perMonth+backlog {
 			due = due[:1] // the current month first: nearly every change is there
@@ -370,7 +371,7 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 		}
 		return after - before
 	}
-	rows := make(map[string]map[string]HostActivity, len(windows)) // month -> id or lower-case e-mail -> row
+	rows := make(map[string]map[string]zoom.HostActivity, len(windows)) // month -> id or lower-case e-mail -> row
 	for _, w := range windows {
 		hosts, err := s.client.ActiveHosts(ctx, w.from, w.to)
 		if err != nil {
@@ -380,7 +381,7 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 			return used(), err
 		}
 		s.failures.forget("\x00sweep")
-		byKey := make(map[string]HostActivity, 2*len(hosts))
+		byKey := make(map[string]zoom.HostActivity, 2*len(hosts))
 		for _, h := range hosts {
 			byKey[h.ID] = h
 			if h.Email != "" {
@@ -399,7 +400,7 @@ func (s *Scraper) sweep(ctx context.Context, tracked []*userState, windows []rep
 				row, present = rows[mk][strings.ToLower(u.labelEmail())]
 			}
 			if !present {
-				row = HostActivity{}
+				row = zoom.HostActivity{}
 			}
 			totals := hostTotals{row.Meetings, row.Participants, row.MeetingMinutes}
 			u.seenHost[mk] = totals

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
@@ -39,7 +40,7 @@ func checkAllTruth(t *testing.T, env *testEnv, s *Scraper) {
 	t.Helper()
 	from, to := monthWindow(env.clock.Now())
 	for _, u := range env.fake.Users() {
-		want := truth(env.fake.Meetings(u.ID, from, to, ReportPast))
+		want := truth(env.fake.Meetings(u.ID, from, to, zoom.ReportPast))
 		got := userByKey(t, s.Snapshot(), u.ID)
 		sameTotals(t, "month "+u.Email, got.Month, want)
 	}
@@ -102,7 +103,7 @@ func TestReconciliationCatchesWhatTheHostsReportCannotSee(t *testing.T) {
 	var host zoomfake.User
 	var m zoomfake.Meeting
 	for _, u := range env.fake.Users()[1:] {
-		if ms := env.fake.Meetings(u.ID, from, to, ReportPast); len(ms) > 0 {
+		if ms := env.fake.Meetings(u.ID, from, to, zoom.ReportPast); len(ms) > 0 {
 			host, m = u, ms[0]
 			break
 		}
@@ -146,7 +147,7 @@ func (l *logBuffer) String() string {
 func TestBudgetStretchesFairlyAndIsNeverExceeded(t *testing.T) {
 	t.Parallel()
 	const budget = 96 // a day: 4 an hour, a bucket of 12
-	env := newTestEnv(t, zoomfake.Options{Seed: 33, Users: 20, HeavyUserMeetings: 40}, func(c *ClientConfig) { c.DailyBudget = budget })
+	env := newTestEnv(t, zoomfake.Options{Seed: 33, Users: 20, HeavyUserMeetings: 40}, func(c *zoom.ClientConfig) { c.DailyBudget = budget })
 	logs := &logBuffer{}
 	s := newTestScraper(t, env, func(c *ScraperConfig) {
 		c.Interval = 5 * time.Minute
@@ -192,9 +193,9 @@ func TestBudgetStretchesFairlyAndIsNeverExceeded(t *testing.T) {
 func TestRoundRobinWhenTheHostsReportCannotSee(t *testing.T) {
 	t.Parallel()
 	const budget = 48 // a bucket of 6 calls
-	env := newTestEnv(t, zoomfake.Options{Seed: 34, Users: 12, HeavyUserMeetings: 40}, func(c *ClientConfig) { c.DailyBudget = budget })
+	env := newTestEnv(t, zoomfake.Options{Seed: 34, Users: 12, HeavyUserMeetings: 40}, func(c *zoom.ClientConfig) { c.DailyBudget = budget })
 	s := newTestScraper(t, env, func(c *ScraperConfig) {
-		c.ReportType = ReportPastJoined
+		c.ReportType = zoom.ReportPastJoined
 		c.Interval = 10 * time.Minute
 	})
 	ctx := context.Background()
@@ -289,7 +290,7 @@ func TestRestartKeepsTodaysBudgetAndPause(t *testing.T) {
 		t.Fatal("the refresh spent nothing")
 	}
 	until := testNow.Add(3 * time.Hour)
-	env.client.pauseHeavy(until)
+	env.client.RestoreBudget(zoom.BudgetRecord{PausedUntil: until})
 	s.saveBudget()
 	st.Close()
 

@@ -18,11 +18,12 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // ScraperConfig configures the background refresh.
 type ScraperConfig struct {
-	Client      *Client
+	Client      *zoom.Client
 	Users       []string      // ids or e-mails to track; empty: every active user
 	Interval    time.Duration // between refresh starts
 	GracePeriod time.Duration // after a month turns, the previous month is refreshed too
@@ -53,7 +54,7 @@ const maxEmailBytes = 254
 // snapshot and never wait for a refresh.
 type Scraper struct {
 	conf   ScraperConfig
-	client *Client
+	client *zoom.Client
 	now    func() time.Time
 	logger log.Logger
 
@@ -68,7 +69,7 @@ type Scraper struct {
 	durations  map[string]*Histogram // by type
 	sizes      map[string]*Histogram // by type
 	lastOK     time.Time
-	directory  map[string]User // last good GET /users, by id
+	directory  map[string]zoom.User // last good GET /users, by id
 	listedOnce bool
 	store      *store.Store
 	prunedFor  string // month whose six-month pruning is done
@@ -120,10 +121,10 @@ type userState struct {
 	// discovered user, the --zoom.user value of a configured one. It never
 	// changes, so a restart finds the same counters.
 	key        string
-	apiUser    string // what is sent as {userId}: the Zoom id when known
-	configured string // as given in --zoom.user, if it was
-	info       User   // from GET /users; zero when not listed
-	email      string // as stored: the directory's e-mail when last listed
+	apiUser    string    // what is sent as {userId}: the Zoom id when known
+	configured string    // as given in --zoom.user, if it was
+	info       zoom.User // from GET /users; zero when not listed
+	email      string    // as stored: the directory's e-mail when last listed
 
 	month        map[string]Totals // current month by type; replaced whole on refresh
 	monthOf      time.Time
@@ -144,7 +145,7 @@ type userState struct {
 	lastActive  time.Time             // when a new meeting was last counted
 	pages       map[string]int        // month -> report pages its last fetch took
 	lastError   string
-	lastAPIErr  *APIError // Zoom's answer behind lastError, when there was one
+	lastAPIErr  *zoom.APIError // Zoom's answer behind lastError, when there was one
 }
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
@@ -160,7 +161,7 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 		conf.Concurrency = 1
 	}
 	if conf.ReportType == "" {
-		conf.ReportType = ReportPast
+		conf.ReportType = zoom.ReportPast
 	}
 	if conf.FullInterval <= 0 {
 		conf.FullInterval = 6 * time.Hour
@@ -173,7 +174,7 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 		users:         make(map[string]*userState),
 		durations:     make(map[string]*Histogram),
 		sizes:         make(map[string]*Histogram),
-		directory:     make(map[string]User),
+		directory:     make(map[string]zoom.User),
 		store:         conf.Store,
 		inMemory:      make(map[string]bool),
 		coverage:      make(map[string]time.Time),
@@ -298,7 +299,7 @@ func (s *Scraper) refreshDirectory(ctx context.Context, now time.Time) bool {
 		return false
 	}
 	s.failures.forget("\x00listing")
-	dir := make(map[string]User, len(users))
+	dir := make(map[string]zoom.User, len(users))
 	for _, u := range users {
 		if u.ID == "" {
 			continue
@@ -367,7 +368,7 @@ func (s *Scraper) trackedUsers(now time.Time) []*userState {
 			wanted[id] = u
 		}
 	default:
-		byEmail := make(map[string]User, len(s.directory))
+		byEmail := make(map[string]zoom.User, len(s.directory))
 		for _, u := range s.directory {
 			byEmail[strings.ToLower(u.Email)] = u
 		}
@@ -390,7 +391,7 @@ func (s *Scraper) trackedUsers(now time.Time) []*userState {
 				resolved[info.ID] = c
 			}
 			u := s.stateFor(c)
-			u.configured, u.apiUser, u.info = c, c, User{}
+			u.configured, u.apiUser, u.info = c, c, zoom.User{}
 			if found {
 				u.info, u.apiUser = info, info.ID
 			}
@@ -556,7 +557,7 @@ func (s *Scraper) loadMonths(windows []reportWindow, now time.Time) ([]reportWin
 // windowReport is one month's report as fetched.
 type windowReport struct {
 	window   reportWindow
-	meetings []Meeting
+	meetings []zoom.Meeting
 }
 
 // refreshUser fetches a user's reports of the given windows (the cycle's
@@ -569,7 +570,7 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 	var (
 		reports  []windowReport
 		errs     []string
-		apiErr   *APIError
+		apiErr   *zoom.APIError
 		firstErr error
 		months   []string
 	)
@@ -581,12 +582,12 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 			if firstErr == nil {
 				firstErr = err
 			}
-			var ae *APIError
+			var ae *zoom.APIError
 			if errors.As(err, &ae) {
 				apiErr = ae
 			}
-			var quota *DailyQuotaError
-			var budget *BudgetExhaustedError
+			var quota *zoom.DailyQuotaError
+			var budget *zoom.BudgetExhaustedError
 			if errors.As(err, &quota) || errors.As(err, &budget) || ctx.Err() != nil {
 				break
 			}
@@ -615,7 +616,7 @@ func (s *Scraper) refreshUser(ctx context.Context, u *userState, windows []repor
 		// Each month that came back is current, whatever became of the others.
 		for _, r := range reports {
 			mk := monthKey(r.window.month)
-			u.pages[mk] = max(1, (len(r.meetings)+pageSize-1)/pageSize)
+			u.pages[mk] = max(1, (len(r.meetings)+zoom.PageSize-1)/zoom.PageSize)
 			u.fetchedAt[mk] = now
 			u.knownAt[mk] = now
 			delete(u.dirty, mk)
@@ -650,7 +651,7 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 		counters[typ] = t
 	}
 	changed := make(map[string]map[string]countedMeeting) // month -> uuid -> new record
-	var observed []Meeting                                // first counted now: histogram observations
+	var observed []zoom.Meeting                           // first counted now: histogram observations
 	var month map[string]Totals
 	var monthOf time.Time
 	var clamped, refused uint64
@@ -769,7 +770,7 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 
 // commit writes one user's changes, with the histograms as they will be
 // after the observations, in one transaction.
-func (s *Scraper) commit(user, email string, counters map[string]Totals, changed map[string]map[string]countedMeeting, observed []Meeting) error {
+func (s *Scraper) commit(user, email string, counters map[string]Totals, changed map[string]map[string]countedMeeting, observed []zoom.Meeting) error {
 	encCounters, err := json.Marshal(counters)
 	if err != nil {
 		return err
@@ -806,7 +807,7 @@ func cloneHistograms(in map[string]*Histogram) map[string]*Histogram {
 
 // observe adds a newly counted meeting to the histograms of its type, with
 // its figures clamped as the counters have them.
-func (s *Scraper) observe(durations, sizes map[string]*Histogram, m Meeting) {
+func (s *Scraper) observe(durations, sizes map[string]*Histogram, m zoom.Meeting) {
 	typ := TypeName(m.Type)
 	d, ok := durations[typ]
 	if !ok {
@@ -1017,8 +1018,8 @@ type UserSnapshot struct {
 	Counters    map[string]Totals // cumulative by type
 	LastRefresh time.Time         // last successful refresh; zero if none
 	LastAttempt time.Time
-	LastError   string    // why the last refresh failed; "" after a success
-	LastZoomErr *APIError // Zoom's status, code, message and tracking id behind LastError, if any
+	LastError   string         // why the last refresh failed; "" after a success
+	LastZoomErr *zoom.APIError // Zoom's status, code, message and tracking id behind LastError, if any
 	// Overdue: the user's data is older than Snapshot.OverdueAfter (or it
 	// was never refreshed and has been tracked that long), since
 	// OverdueSince. Never true of a retired user.
@@ -1064,11 +1065,11 @@ func (l *failureLog) forget(key string) {
 // failureKind names the kind of a refresh failure, for failureLog.
 func failureKind(err error) string {
 	var (
-		apiErr     *APIError
-		tokenErr   *TokenError
-		quota      *DailyQuotaError
-		budget     *BudgetExhaustedError
-		incomplete *IncompleteListingError
+		apiErr     *zoom.APIError
+		tokenErr   *zoom.TokenError
+		quota      *zoom.DailyQuotaError
+		budget     *zoom.BudgetExhaustedError
+		incomplete *zoom.IncompleteListingError
 	)
 	switch {
 	case errors.As(err, &tokenErr):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Absurd figures are clamped, in the counters and the histograms alike,
@@ -64,7 +65,7 @@ func TestAbsurdFiguresAreClamped(t *testing.T) {
 			// The histograms hold the account's other webinars, and this one once.
 			count, durations, participants := uint64(1), float64(tc.want.DurationSeconds), float64(tc.want.Participants)
 			for _, u := range env.fake.Users() {
-				for _, m := range env.fake.Meetings(u.ID, monthStart(testNow), testNow, ReportPast) {
+				for _, m := range env.fake.Meetings(u.ID, monthStart(testNow), testNow, zoom.ReportPast) {
 					if TypeName(m.Type) == "webinar" {
 						count++
 						durations += float64(m.DurationMinutes * 60)
@@ -141,7 +142,7 @@ func TestOversizeIDsAreRefused(t *testing.T) {
 					t.Errorf("a user of %d bytes is tracked", len(u.Key))
 				}
 			}
-			sameTotals(t, "the host's counters", userByKey(t, snap, host.ID).Counters, truth(env.fake.Meetings(host.ID, monthStart(testNow), testNow, ReportPast)))
+			sameTotals(t, "the host's counters", userByKey(t, snap, host.ID).Counters, truth(env.fake.Meetings(host.ID, monthStart(testNow), testNow, zoom.ReportPast)))
 			// One line a minute at most, each short.
 			if n := countLines(logs, "Refused users or meetings"); n < 1 || n > 4 {
 				t.Errorf("the refusal was logged %d times in 4 minutes of 1-minute intervals, want 1 to 4", n)

@@ -10,6 +10,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // zoom_up is 1 only when the cycle had no failure and every tracked user
@@ -98,7 +99,7 @@ func TestUpMeansEveryUserIsFresh(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := newTestEnv(t, zoomfake.Options{Seed: 51, Users: tc.users, HeavyUserMeetings: 40}, func(c *ClientConfig) { c.DailyBudget = tc.budget })
+			env := newTestEnv(t, zoomfake.Options{Seed: 51, Users: tc.users, HeavyUserMeetings: 40}, func(c *zoom.ClientConfig) { c.DailyBudget = tc.budget })
 			s := newTestScraper(t, env, func(c *ScraperConfig) {
 				c.Interval = 5 * time.Minute
 				c.FullInterval = 24 * time.Hour
@@ -141,7 +142,7 @@ func TestReadiness(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			env := newTestEnv(t, zoomfake.Options{Seed: 52, Users: 5, HeavyUserMeetings: 20}, func(c *ClientConfig) { c.DailyBudget = tc.budget })
+			env := newTestEnv(t, zoomfake.Options{Seed: 52, Users: 5, HeavyUserMeetings: 20}, func(c *zoom.ClientConfig) { c.DailyBudget = tc.budget })
 			var st *store.Store
 			if tc.withStore {
 				dir := t.TempDir()
@@ -264,12 +265,12 @@ func TestHealthyRunIsNotStretched(t *testing.T) {
 		reportType string
 		steps      []time.Duration // between cycles, in turn
 	}{
-		{name: "mid-month, cycles a few ms late", start: testNow, users: 25, heavy: 200, reportType: ReportPast, steps: []time.Duration{15*time.Second + 7*time.Millisecond}},
+		{name: "mid-month, cycles a few ms late", start: testNow, users: 25, heavy: 200, reportType: zoom.ReportPast, steps: []time.Duration{15*time.Second + 7*time.Millisecond}},
 		// A refresh that outlasts the interval delays one cycle; the next comes on time.
-		{name: "mid-month, every other cycle 2 s late", start: testNow, users: 25, heavy: 200, reportType: ReportPast, steps: []time.Duration{17 * time.Second, 13 * time.Second}},
-		{name: "the 1st: both months refreshed", start: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), users: 25, heavy: 200, reportType: ReportPast, steps: []time.Duration{15 * time.Second}},
-		{name: "round-robin (pastJoined)", start: testNow, users: 2, heavy: 20, reportType: ReportPastJoined, steps: []time.Duration{15 * time.Second}},
-		{name: "round-robin, every other cycle 2 s late", start: testNow, users: 2, heavy: 20, reportType: ReportPastJoined, steps: []time.Duration{17 * time.Second, 13 * time.Second}},
+		{name: "mid-month, every other cycle 2 s late", start: testNow, users: 25, heavy: 200, reportType: zoom.ReportPast, steps: []time.Duration{17 * time.Second, 13 * time.Second}},
+		{name: "the 1st: both months refreshed", start: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), users: 25, heavy: 200, reportType: zoom.ReportPast, steps: []time.Duration{15 * time.Second}},
+		{name: "round-robin (pastJoined)", start: testNow, users: 2, heavy: 20, reportType: zoom.ReportPastJoined, steps: []time.Duration{15 * time.Second}},
+		{name: "round-robin, every other cycle 2 s late", start: testNow, users: 2, heavy: 20, reportType: zoom.ReportPastJoined, steps: []time.Duration{17 * time.Second, 13 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

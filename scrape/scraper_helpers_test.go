@@ -15,6 +15,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // rewritingZoom sits in front of the fake and lets a test change a JSON
@@ -94,7 +95,7 @@ func addRow(body map[string]any, array string, row map[string]any) {
 
 // newRewritingEnv is a test environment whose Zoom answers pass through a
 // rewritingZoom, on clock.
-func newRewritingEnv(t *testing.T, clock *testenv.Clock, opts zoomfake.Options, tweak func(*ClientConfig)) (*testEnv, *rewritingZoom) {
+func newRewritingEnv(t *testing.T, clock *testenv.Clock, opts zoomfake.Options, tweak func(*zoom.ClientConfig)) (*testEnv, *rewritingZoom) {
 	t.Helper()
 	opts.Now = clock.Now
 	fake := zoomfake.New(opts)

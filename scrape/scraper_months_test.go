@@ -11,6 +11,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // openStore opens a store in dir, closed at the end of the test.
@@ -31,7 +32,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 // nothing is counted twice.
 func TestClockSteppedBackAcrossTheFirstCountsNothingTwice(t *testing.T) {
 	t.Parallel()
-	for _, reportType := range []string{ReportPastOne, ReportPastJoined} {
+	for _, reportType := range []string{zoom.ReportPastOne, zoom.ReportPastJoined} {
 		for _, withStore := range []bool{true, false} {
 			name := reportType + "/memory only"
 			if withStore {
@@ -133,7 +134,7 @@ func TestMeetingInTwoMonthsCountsOnce(t *testing.T) {
 	})
 	ctx := context.Background()
 	_, today := monthWindow(graceNow)
-	meetings := append(env.fake.Meetings(host.ID, gracePrev, graceCur.AddDate(0, 0, -1), ReportPast), env.fake.Meetings(host.ID, graceCur, today, ReportPast)...)
+	meetings := append(env.fake.Meetings(host.ID, gracePrev, graceCur.AddDate(0, 0, -1), zoom.ReportPast), env.fake.Meetings(host.ID, graceCur, today, zoom.ReportPast)...)
 	want := truth(meetings)
 	w := want["scheduled"]
 	w.Add(Totals{Meetings: 1, DurationSeconds: 70 * 60, ParticipantSeconds: 140 * 60, Participants: 2})
@@ -226,7 +227,7 @@ func TestDowntimeAcrossTheMonthTurnCatchesUp(t *testing.T) {
 			st.Close()
 			nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 			novEnd := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
-			counted := truth(fake.Meetings(fake.Users()[1].ID, nov, novEnd, ReportPast))
+			counted := truth(fake.Meetings(fake.Users()[1].ID, nov, novEnd, zoom.ReportPast))
 
 			// While it is down, a meeting of the 30th reaches November's report.
 			host := fake.Users()[1]
@@ -249,7 +250,7 @@ func TestDowntimeAcrossTheMonthTurnCatchesUp(t *testing.T) {
 			if (novCalls > 0) != tc.catchUp {
 				t.Errorf("November's reports were read %d times after the restart; catch-up wanted: %v", novCalls, tc.catchUp)
 			}
-			want := truth(fake.Meetings(host.ID, nov, novEnd, ReportPast))
+			want := truth(fake.Meetings(host.ID, nov, novEnd, zoom.ReportPast))
 			if !tc.catchUp {
 				want = counted
 			}
@@ -260,7 +261,7 @@ func TestDowntimeAcrossTheMonthTurnCatchesUp(t *testing.T) {
 					continue
 				}
 				// Nothing counted twice: every other user's counters are November's.
-				sameTotals(t, "user "+u.Email, userByKey(t, s.Snapshot(), u.ID).Counters, truth(fake.Meetings(u.ID, nov, novEnd, ReportPast)))
+				sameTotals(t, "user "+u.Email, userByKey(t, s.Snapshot(), u.ID).Counters, truth(fake.Meetings(u.ID, nov, novEnd, zoom.ReportPast)))
 			}
 			if !s.Snapshot().Up {
 				t.Errorf("not up after the restart: %v", s.Snapshot().Users)

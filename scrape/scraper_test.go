@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
@@ -65,7 +66,7 @@ func newTestScraper(t *testing.T, env *testEnv, tweak func(*ScraperConfig)) *Scr
 		Client:      env.client,
 		Interval:    time.Minute,
 		GracePeriod: 48 * time.Hour,
-		ReportType:  ReportPast,
+		ReportType:  zoom.ReportPast,
 		Concurrency: 4,
 		Now:         env.clock.Now,
 	}
@@ -95,7 +96,7 @@ func TestRefreshMatchesTruthAndCountsGrowthOnce(t *testing.T) {
 	}
 	from, to := monthWindow(testNow)
 	for _, u := range users {
-		want := truth(env.fake.Meetings(u.ID, from, to, ReportPast))
+		want := truth(env.fake.Meetings(u.ID, from, to, zoom.ReportPast))
 		got := userByKey(t, snap, u.ID)
 		sameTotals(t, "month "+u.Email, got.Month, want)
 		sameTotals(t, "counters "+u.Email, got.Counters, want) // day 20: only this month is refreshed
@@ -106,7 +107,7 @@ func TestRefreshMatchesTruthAndCountsGrowthOnce(t *testing.T) {
 
 	// A new meeting, and growth of a meeting already counted.
 	host := users[3]
-	existing := env.fake.Meetings(host.ID, from, to, ReportPast)[0]
+	existing := env.fake.Meetings(host.ID, from, to, zoom.ReportPast)[0]
 	before := userByKey(t, snap, host.ID).Counters
 	env.fake.AddMeeting(zoomfake.Meeting{
 		UUID: "new/meeting+1==", ID: 98765432101, Type: 2, HostID: host.ID,
@@ -139,7 +140,7 @@ func TestRefreshMatchesTruthAndCountsGrowthOnce(t *testing.T) {
 		}
 	}
 	// Month gauges follow the report exactly.
-	sameTotals(t, "month after growth", userByKey(t, s.Snapshot(), host.ID).Month, truth(env.fake.Meetings(host.ID, from, to, ReportPast)))
+	sameTotals(t, "month after growth", userByKey(t, s.Snapshot(), host.ID).Month, truth(env.fake.Meetings(host.ID, from, to, zoom.ReportPast)))
 
 	// A third refresh with nothing new adds nothing.
 	s.Refresh(ctx)
@@ -386,7 +387,7 @@ func TestUserMissingFromAListingKeepsItsCounters(t *testing.T) {
 	var victim zoomfake.User
 	from, to := monthWindow(testNow)
 	for _, u := range fake.Users() {
-		if len(fake.Meetings(u.ID, from, to, ReportPast)) > 0 {
+		if len(fake.Meetings(u.ID, from, to, zoom.ReportPast)) > 0 {
 			victim = u
 			break
 		}

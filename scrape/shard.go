@@ -70,53 +70,6 @@ func ValidateShard(shard, totalShards int) error {
 	return nil
 }
 
-// ShareOf returns shard's part of an integer budget split over totalShards
-// shards. The parts differ by at most one and add up to total exactly: the
-// remainder goes one each to the lowest shards. total must not be negative;
-// a totalShards below 2 gives the whole, a shard out of range nothing.
-func ShareOf(total, shard, totalShards int) int {
-	if totalShards < 2 {
-		return total
-	}
-	if shard < 0 || shard >= totalShards {
-		return 0
-	}
-	share := total / totalShards
-	if shard < total%totalShards {
-		share++
-	}
-	return share
-}
-
-// ShareOfFloat returns shard's part of a rate (such as calls per second)
-// split over totalShards shards: about total/totalShards each. Each part is
-// the difference of two consecutive cut points total*(i/n), so the parts
-// are exact differences and, added up in shard order, give exactly total
-// in floating point. A totalShards below 2 gives the whole, a shard out of
-// range nothing.
-func ShareOfFloat(total float64, shard, totalShards int) float64 {
-	if totalShards < 2 {
-		return total
-	}
-	if shard < 0 || shard >= totalShards {
-		return 0
-	}
-	n := float64(totalShards)
-	cut := func(i int) float64 { return total * (float64(i) / n) }
-	return cut(shard+1) - cut(shard)
-}
-
-// Share returns the limits one shard may use: its part of the per-second
-// limits and of the daily Heavy budget, so that all shards together stay
-// within the account's limits.
-func (l Limits) Share(shard, totalShards int) Limits {
-	return Limits{
-		HeavyPerSecond:  ShareOfFloat(l.HeavyPerSecond, shard, totalShards),
-		MediumPerSecond: ShareOfFloat(l.MediumPerSecond, shard, totalShards),
-		HeavyPerDay:     ShareOf(l.HeavyPerDay, shard, totalShards),
-	}
-}
-
 // shardCollector serves zoom_exporter_shard_ordinal and
 // zoom_exporter_total_shards, so dashboards and alerts can tell shards apart
 // and check that all of them are scraped.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // shardTestUsers returns n distinct user ids of one of two families: ids
@@ -174,7 +175,7 @@ func TestShareOfAddsUpToTheWhole(t *testing.T) {
 		for n := 1; n <= 64; n++ {
 			sum, lo, hi := 0, math.MaxInt, math.MinInt
 			for s := range n {
-				share := ShareOf(total, s, n)
+				share := zoom.ShareOf(total, s, n)
 				sum += share
 				lo, hi = min(lo, share), max(hi, share)
 			}
@@ -186,10 +187,10 @@ func TestShareOfAddsUpToTheWhole(t *testing.T) {
 			}
 		}
 	}
-	if got := ShareOf(100, 3, 3); got != 0 {
+	if got := zoom.ShareOf(100, 3, 3); got != 0 {
 		t.Errorf("ShareOf(100, 3, 3) = %d, want 0 for a shard out of range", got)
 	}
-	if got := ShareOf(100, 0, 0); got != 100 {
+	if got := zoom.ShareOf(100, 0, 0); got != 100 {
 		t.Errorf("ShareOf(100, 0, 0) = %d, want the whole", got)
 	}
 }
@@ -200,7 +201,7 @@ func TestShareOfFloatAddsUpToTheWhole(t *testing.T) {
 		for n := 1; n <= 64; n++ {
 			sum := 0.0
 			for s := range n {
-				share := ShareOfFloat(total, s, n)
+				share := zoom.ShareOfFloat(total, s, n)
 				if share <= 0 {
 					t.Fatalf("ShareOfFloat(%v, %d, %d) = %v, want positive", total, s, n, share)
 				}
@@ -214,10 +215,10 @@ func TestShareOfFloatAddsUpToTheWhole(t *testing.T) {
 			}
 		}
 	}
-	if got := ShareOfFloat(10, -1, 3); got != 0 {
+	if got := zoom.ShareOfFloat(10, -1, 3); got != 0 {
 		t.Errorf("ShareOfFloat(10, -1, 3) = %v, want 0 for a shard out of range", got)
 	}
-	if got := ShareOfFloat(10, 0, 1); got != 10 {
+	if got := zoom.ShareOfFloat(10, 0, 1); got != 10 {
 		t.Errorf("ShareOfFloat(10, 0, 1) = %v, want the whole", got)
 	}
 }
@@ -226,12 +227,12 @@ func TestShareOfFloatAddsUpToTheWhole(t *testing.T) {
 func TestLimitsShare(t *testing.T) {
 	t.Parallel()
 	for _, plan := range []string{"pro", "business"} {
-		whole, err := PlanLimits(plan)
+		whole, err := zoom.PlanLimits(plan)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for n := 1; n <= 16; n++ {
-			var sum Limits
+			var sum zoom.Limits
 			for s := range n {
 				part := whole.Share(s, n)
 				sum.HeavyPerSecond += part.HeavyPerSecond

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // syntheticMeetings makes n distinct meetings with realistic figures.
-func syntheticMeetings(n int, user string) []Meeting {
-	out := make([]Meeting, n)
+func syntheticMeetings(n int, user string) []zoom.Meeting {
+	out := make([]zoom.Meeting, n)
 	for i := range out {
-		out[i] = Meeting{
+		out[i] = zoom.Meeting{
 			UUID:              fmt.Sprintf("%s/%016x==", user, i*7919),
 			Type:              1 + i%9,
 			Duration:          5 + i%115,

@@ -3,6 +3,8 @@ package scrape
 import (
 	"strconv"
 	"time"
+
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // TypeName is the `type` label of a Zoom meeting type code (zoom-api.md
@@ -89,7 +91,7 @@ const (
 	meetingChat
 )
 
-func flagsOf(m Meeting) uint8 {
+func flagsOf(m zoom.Meeting) uint8 {
 	var f uint8
 	if m.HasRecording {
 		f |= meetingRecording
@@ -111,7 +113,7 @@ func b2i(b bool) int64 {
 }
 
 // figures returns a meeting's contribution to Totals.
-func figures(m Meeting) Totals {
+func figures(m zoom.Meeting) Totals {
 	return Totals{
 		Meetings:           1,
 		DurationSeconds:    int64(clampMinutes(m.Duration)) * 60,
@@ -126,7 +128,7 @@ func figures(m Meeting) Totals {
 // growth compares a meeting with what it already contributed. It returns
 // what to add to the counters (never negative: a counter never decreases)
 // and the new record, the larger of each figure.
-func growth(prev countedMeeting, m Meeting) (Totals, countedMeeting) {
+func growth(prev countedMeeting, m zoom.Meeting) (Totals, countedMeeting) {
 	next := prev
 	var add Totals
 	if d := clampMinutes(m.Duration); d > prev.Duration {
@@ -168,7 +170,7 @@ func clampParticipantMinutes(v int) int32 { return clampTo(v, MaxParticipantMinu
 func clampParticipants(v int) int32       { return clampTo(v, MaxParticipants) }
 
 // clampedFigures is how many of a meeting's figures are out of bounds.
-func clampedFigures(m Meeting) int {
+func clampedFigures(m zoom.Meeting) int {
 	n := 0
 	for _, f := range []struct{ v, hi int }{{m.Duration, MaxMeetingMinutes}, {m.TotalMinutes, MaxParticipantMinutes}, {m.ParticipantsCount, MaxParticipants}} {
 		if f.v < 0 || f.v > f.hi {
@@ -178,7 +180,7 @@ func clampedFigures(m Meeting) int {
 	return n
 }
 
-func record(m Meeting) countedMeeting {
+func record(m zoom.Meeting) countedMeeting {
 	return countedMeeting{
 		Type:         TypeName(m.Type),
 		Duration:     clampMinutes(m.Duration),

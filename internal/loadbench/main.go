@@ -50,6 +50,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 func main() { os.Exit(run()) }
@@ -212,7 +213,7 @@ func registry(snap *scrape.Snapshot, uncached bool) (prometheus.Gatherers, func(
 	src := fixedSource{snap}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
-	if _, err := scrape.NewClient(scrape.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
+	if _, err := zoom.NewClient(zoom.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
 		return nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "loadbench")

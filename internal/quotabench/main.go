@@ -31,6 +31,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 )
@@ -56,7 +57,7 @@ func main() {
 	}
 	if !*skipColdStart {
 		fmt.Println("== d. Cold start of 1,000 users at the Pro per-second limit (10 Heavy calls/s) ==")
-		for _, reportType := range []string{scrape.ReportPast, scrape.ReportPastJoined} {
+		for _, reportType := range []string{zoom.ReportPast, zoom.ReportPastJoined} {
 			if err := coldStart(1000, reportType); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
@@ -107,8 +108,8 @@ func callsPerCycle(users, cycles int) error {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	clk := testenv.NewClock(testenv.MidMonth)
-	limits, _ := scrape.PlanLimits("business")
-	client, err := scrape.NewClient(scrape.ClientConfig{
+	limits, _ := zoom.PlanLimits("business")
+	client, err := zoom.NewClient(zoom.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
 		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
 		Limits: limits, DailyBudget: 10_000_000, // measure what the scheduler asks for, not what a budget allows
@@ -172,8 +173,8 @@ func coldStart(users int, reportType string) error {
 	fake := zoomfake.New(zoomfake.Options{Seed: 9, Users: users, RateLimits: true, Plan: zoomfake.PlanPro, Now: clock.Now})
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	limits, _ := scrape.PlanLimits("pro")
-	client, err := scrape.NewClient(scrape.ClientConfig{
+	limits, _ := zoom.PlanLimits("pro")
+	client, err := zoom.NewClient(zoom.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
 		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
 		Limits: limits, RetryBaseDelay: 200 * time.Millisecond, Now: clock.Now,
@@ -239,8 +240,8 @@ func callsPerCycleInGrace(users, cycles int) error {
 	srv := httptest.NewServer(calls.wrap(fake))
 	defer srv.Close()
 	clk := testenv.NewClock(monthTurn)
-	limits, _ := scrape.PlanLimits("business")
-	client, err := scrape.NewClient(scrape.ClientConfig{
+	limits, _ := zoom.PlanLimits("business")
+	client, err := zoom.NewClient(zoom.ClientConfig{
 		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
 		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
 		Limits: limits, DailyBudget: 10_000_000, // measure what the scheduler asks for, not what a budget allows

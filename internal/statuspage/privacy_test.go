@@ -12,6 +12,7 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // privacySource is sampleSource with errors that quote users the way real
@@ -23,7 +24,7 @@ func privacySource() *fakeSource {
 	bob.LastError = "report for user bob-id: zoom API /report/users/{userId}/meetings: HTTP 404, code 1001: " + bob.LastZoomErr.Message
 	// The client's last API failure quotes an e-mail too: the failure card
 	// follows the same rule as the rows.
-	s.apiFailure = &scrape.Failure{When: fixedNow, Count: 2, Endpoint: "/report/users/{userId}/meetings", Status: 404, Code: "1001",
+	s.apiFailure = &zoom.Failure{When: fixedNow, Count: 2, Endpoint: "/report/users/{userId}/meetings", Status: 404, Code: "1001",
 		Message: "User alice@example.com not exist or not belong to this account."}
 	return s
 }

@@ -25,17 +25,18 @@ import (
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // Source is what the page reads: the scraper's latest snapshot, and the Zoom
 // client's budget and token state. main passes a small adapter.
 type Source interface {
 	Snapshot() *scrape.Snapshot
-	Budget() scrape.BudgetState
+	Budget() zoom.BudgetState
 	TokenState() (valid bool, expires time.Time)
 	// LastFailures are the client's last token and API failures, nil
 	// when none (or cleared by a success since).
-	LastFailures() (token, api *scrape.Failure)
+	LastFailures() (token, api *zoom.Failure)
 }
 
 // Users say how the page names users. The page shows no more than /metrics
@@ -431,7 +432,7 @@ func isWordByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c >= 0x80
 }
 
-func failureOf(f *scrape.Failure, now time.Time, clean func(string) string) *failureView {
+func failureOf(f *zoom.Failure, now time.Time, clean func(string) string) *failureView {
 	if f == nil {
 		return nil
 	}

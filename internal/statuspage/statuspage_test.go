@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/zoomexporter/zoom_exporter/scrape"
+	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
 // fixedNow is the clock of every test: no test reads the wall clock.
@@ -20,17 +21,17 @@ var fixedNow = time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
 
 type fakeSource struct {
 	snap         *scrape.Snapshot
-	budget       scrape.BudgetState
+	budget       zoom.BudgetState
 	valid        bool
 	expires      time.Time
-	tokenFailure *scrape.Failure
-	apiFailure   *scrape.Failure
+	tokenFailure *zoom.Failure
+	apiFailure   *zoom.Failure
 }
 
 func (f *fakeSource) Snapshot() *scrape.Snapshot                  { return f.snap }
-func (f *fakeSource) Budget() scrape.BudgetState                  { return f.budget }
+func (f *fakeSource) Budget() zoom.BudgetState                    { return f.budget }
 func (f *fakeSource) TokenState() (valid bool, expires time.Time) { return f.valid, f.expires }
-func (f *fakeSource) LastFailures() (token, api *scrape.Failure)  { return f.tokenFailure, f.apiFailure }
+func (f *fakeSource) LastFailures() (token, api *zoom.Failure)    { return f.tokenFailure, f.apiFailure }
 
 // Hostile values: every one must be shown as text, never run or parsed.
 const (
@@ -53,13 +54,13 @@ func sampleSource() *fakeSource {
 				{Key: "alice-id", ID: "alice-id", Email: "alice@example.com", LastRefresh: ago(2 * time.Minute), LastAttempt: ago(2 * time.Minute)},
 				{Key: "bob-id", ID: "bob-id", Email: hostileEmail, LastRefresh: ago(25 * time.Minute), LastAttempt: ago(40 * time.Second),
 					LastError:   "report for user bob-id: zoom API /report/users/{userId}/meetings: HTTP 404, code 1001: " + hostileMessage + " (tracking id " + trackingID + ")",
-					LastZoomErr: &scrape.APIError{Endpoint: "/report/users/{userId}/meetings", Status: 404, Code: 1001, Message: hostileMessage, TrackingID: trackingID}},
+					LastZoomErr: &zoom.APIError{Endpoint: "/report/users/{userId}/meetings", Status: 404, Code: 1001, Message: hostileMessage, TrackingID: trackingID}},
 				{Key: "carol@example.com", Email: "carol@example.com", LastAttempt: ago(40 * time.Second),
 					LastError: "report for user carol@example.com: zoom API /report/users/{userId}/meetings: giving up after 2 attempts: context deadline exceeded"},
 				{Key: "dave-id", ID: "dave-id", Email: "dave@example.com"},
 			},
 		},
-		budget:  scrape.BudgetState{Budget: 15000, UsedToday: 1234, ResetsAt: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)},
+		budget:  zoom.BudgetState{Budget: 15000, UsedToday: 1234, ResetsAt: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)},
 		valid:   true,
 		expires: fixedNow.Add(42 * time.Minute),
 	}
@@ -344,9 +345,9 @@ func TestStatusPageStates(t *testing.T) {
 			src: func() *fakeSource {
 				s := sampleSource()
 				s.valid = false
-				s.tokenFailure = &scrape.Failure{When: fixedNow.Add(-30 * time.Second), Count: 3, Endpoint: "https://zoom.us/oauth/token", Status: 400,
+				s.tokenFailure = &zoom.Failure{When: fixedNow.Add(-30 * time.Second), Count: 3, Endpoint: "https://zoom.us/oauth/token", Status: 400,
 					Code: "invalid_client", Message: "Invalid client_id or client_secret", Hint: "Check the client id, client secret and account id."}
-				s.apiFailure = &scrape.Failure{When: fixedNow.Add(-time.Minute), Count: 1, Endpoint: "/report/users", Status: 400, Code: "4711",
+				s.apiFailure = &zoom.Failure{When: fixedNow.Add(-time.Minute), Count: 1, Endpoint: "/report/users", Status: 400, Code: "4711",
 					Message: "Invalid access token, does not contain scopes:[report:read:list_users:admin].", TrackingID: trackingID, Hint: "Add the scope named to the app."}
 				return s
 			},

@@ -102,7 +102,7 @@ func (s *Server) admitLocked(cat string, now time.Time) (http.Header, *reply) {
 
 // rateHeaders are Zoom's X-RateLimit-* headers. Recorded real successful
 // answers carry Category, Limit and Remaining but no Type (zoom-api.md
-// section 4; scrape/testdata/zoomspec/ratelimit_headers.md): typ is "" for
+// section 4; zoom/testdata/zoomspec/ratelimit_headers.md): typ is "" for
 // them, and only 429s say QPS or Daily-limit.
 func rateHeaders(cat, typ string, limit, remaining int) http.Header {
 	h := http.Header{}

@@ -22,7 +22,7 @@ func TestDailyHeavyQuota(t *testing.T) {
 		resp := e.getJSON(tok, path, 200, nil)
 		h := resp.Header
 		// Successful answers carry no X-RateLimit-Type, as recorded from
-		// real Zoom (scrape/testdata/zoomspec/ratelimit_headers.md).
+		// real Zoom (zoom/testdata/zoomspec/ratelimit_headers.md).
 		if _, typed := h["X-Ratelimit-Type"]; typed || h.Get("X-RateLimit-Category") != "Heavy" ||
 			h.Get("X-RateLimit-Limit") != "3" || h.Get("X-RateLimit-Remaining") != strconv.Itoa(3-i) {
 			t.Errorf("call %d headers %v", i, h)

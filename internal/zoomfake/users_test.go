@@ -83,7 +83,7 @@ func TestUsersStatusAndPageSize(t *testing.T) {
 
 // TestPageNumberPaging: with Options.PageNumberPaging every listing pages by
 // page_number and page_count with no next_page_token, as real answers were
-// recorded doing (scrape/testdata/zoomspec/report_users_page_number.json);
+// recorded doing (zoom/testdata/zoomspec/report_users_page_number.json);
 // in the default mode every page still says its page_number.
 func TestPageNumberPaging(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import (
 	"fmt"
@@ -44,26 +44,27 @@ func (c *Client) Budget() BudgetState {
 	return b
 }
 
-// budgetRecord is what is kept across restarts, so that a restart (or a
+// BudgetRecord is what is kept across restarts, so that a restart (or a
 // crash loop) neither spends today's budget again nor forgets a daily 429.
-type budgetRecord struct {
+type BudgetRecord struct {
 	Day         time.Time `json:"day"`
 	Used        int       `json:"used"`
 	PausedUntil time.Time `json:"paused_until"`
 }
 
-func (c *Client) budgetRecord() budgetRecord {
+// BudgetRecord returns what to keep across restarts.
+func (c *Client) BudgetRecord() BudgetRecord {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.rollDayLocked(c.now())
-	return budgetRecord{Day: c.budgetDay, Used: c.heavyUsed, PausedUntil: c.heavyPaused}
+	return BudgetRecord{Day: c.budgetDay, Used: c.heavyUsed, PausedUntil: c.heavyPaused}
 }
 
-// restoreBudget takes back what a previous run spent today, and its pause.
+// RestoreBudget takes back what a previous run spent today, and its pause.
 // A pause stored beyond the next 00:00 UTC (plus dailyPauseSlack), by an
 // older version or a damaged store, ends at the next 00:00 UTC: Zoom's daily
 // counters reset then.
-func (c *Client) restoreBudget(r budgetRecord) {
+func (c *Client) RestoreBudget(r BudgetRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()

@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import (
 	"context"
@@ -376,36 +376,3 @@ func checkBounded(t *testing.T, what, s string, max int) {
 
 // drain reads a request body so that the server can answer.
 func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }
-
-// A whole refresh against a token endpoint that never answers ends after
-// one request timeout, with zoom_up 0: one token request waits, the rest of
-// the refresh fails at once.
-func TestRefreshWithHangingTokenEndpointEndsDown(t *testing.T) {
-	t.Parallel()
-	hang := newSilentServer(t)
-	env := newTestEnv(t, zoomfake.Options{Seed: 3, Users: 12}, func(c *ClientConfig) {
-		c.TokenURL = hang.URL() + "/oauth/token"
-		c.Timeout = 100 * time.Millisecond
-	})
-	var users []string
-	for _, u := range env.fake.Users() {
-		users = append(users, u.ID)
-	}
-	s := newTestScraper(t, env, func(c *ScraperConfig) { c.Users, c.Concurrency = users, 2 })
-	done := make(chan struct{})
-	go func() { s.Refresh(context.Background()); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second): // 12 users each waiting 100ms would take 600ms; forever is the bug
-		t.Fatal("the refresh still waits on a token endpoint that never answers")
-	}
-	if s.Snapshot().Up {
-		t.Error("zoom_up is 1 though no token could be had")
-	}
-	if n := hang.accepted.Load(); n != 1 {
-		t.Errorf("the refresh made %d token requests, want 1 (the rest fail at once)", n)
-	}
-	if n := counterValue(t, env.client.metrics.tokenFailures); n != 1 {
-		t.Errorf("zoom_oauth_token_failures_total = %v, want 1", n)
-	}
-}

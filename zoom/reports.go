@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 )
 
-// pageSize is the largest page Zoom serves; fewer pages means fewer calls.
-const pageSize = 300
+// PageSize is the largest page Zoom serves; fewer pages means fewer calls.
+const PageSize = 300
 
 // Bounds of one listing (README, "Status page and reliability"), so that a
 // server that keeps sending page tokens cannot keep a refresh busy, nor
@@ -225,7 +225,7 @@ func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req r
 		for k, v := range req.query {
 			q[k] = v
 		}
-		q.Set("page_size", strconv.Itoa(pageSize))
+		q.Set("page_size", strconv.Itoa(PageSize))
 		switch {
 		case pageToken != "":
 			q.Set("next_page_token", pageToken)
@@ -250,8 +250,8 @@ func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req r
 		pages = append(pages, page)
 		info := page.page()
 		if len(pages) == 1 && info.TotalRecords != nil {
-			size := pageSize
-			if info.PageSize > 0 && info.PageSize < pageSize {
+			size := PageSize
+			if info.PageSize > 0 && info.PageSize < PageSize {
 				size = info.PageSize // Zoom served smaller pages than asked
 			}
 			total := max(*info.TotalRecords, 0)

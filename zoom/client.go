@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import (
 	"bytes"
@@ -451,7 +451,7 @@ func (c *Client) observe(endpoint, code string, start time.Time) {
 
 // recordQuota keeps the daily quota Zoom reports, when it reports one: a
 // daily 429 says X-RateLimit-Type: Daily-limit, and successful answers carry
-// no Type at all (recorded from real Zoom: scrape/testdata/zoomspec/
+// no Type at all (recorded from real Zoom: zoom/testdata/zoomspec/
 // ratelimit_headers.md), their Remaining counting down the day's quota of
 // their category. Only Heavy has a daily quota we spend.
 func (c *Client) recordQuota(status int, h http.Header) {

@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import "github.com/prometheus/client_golang/prometheus"
 

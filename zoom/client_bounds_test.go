@@ -1,4 +1,4 @@
-package scrape
+package zoom
 
 import (
 	"context"
@@ -267,7 +267,7 @@ func TestDailyPauseEndsAtZoomsReset(t *testing.T) {
 			if got := env.client.HeavyPausedUntil(); !got.Equal(tt.want) {
 				t.Errorf("Heavy calls paused until %v, want %v", got, tt.want)
 			}
-			if got := env.client.budgetRecord().PausedUntil; !got.Equal(tt.want) {
+			if got := env.client.BudgetRecord().PausedUntil; !got.Equal(tt.want) {
 				t.Errorf("pause kept for the store until %v, want %v", got, tt.want)
 			}
 			if said := logs.count("not believed") > 0; said != tt.wantDisbelief {
@@ -283,7 +283,7 @@ func TestDailyPauseEndsAtZoomsReset(t *testing.T) {
 	t.Run("stored pause", func(t *testing.T) {
 		t.Parallel()
 		env := newTestEnv(t, zoomfake.Options{Seed: 1, Users: 2}, nil)
-		env.client.restoreBudget(budgetRecord{Day: testNow.Truncate(24 * time.Hour), PausedUntil: testNow.Add(48 * time.Hour)})
+		env.client.RestoreBudget(BudgetRecord{Day: testNow.Truncate(24 * time.Hour), PausedUntil: testNow.Add(48 * time.Hour)})
 		if got := env.client.HeavyPausedUntil(); !got.Equal(midnight) {
 			t.Errorf("a stored 48 h pause restored until %v, want %v", got, midnight)
 		}
