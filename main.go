@@ -55,6 +55,34 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	app := kingpin.CommandLine
+	app.HelpFlag.Short('h')
+	// Flags are registered in the order --help lists them, the README's
+	// flags table: general (--help, --version, --config.*, --demo), Zoom,
+	// refresh, storage, collectors, sharding, web server, logging.
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		versionFromBuildInfo(bi)
+	}
+	app.Version(version.Print("zoom_exporter"))
+	configFlags := config.AddFlags(app) // --config.*, --demo, --zoom.*, --scrape.*, --storage.*
+	collectorOpts := collector.AddFlags(app)
+	var (
+		shard = app.Flag("shard", "Shard of this exporter, from 0 to --total-shards - 1: it refreshes the users whose Zoom user id hashes to it.").
+			Envar("ZOOM_EXPORTER_SHARD").Default("0").Int()
+		totalShards = app.Flag("total-shards", "Number of exporters the account is split between; each spends its share of the daily budget and rate limits.").
+				Envar("ZOOM_EXPORTER_TOTAL_SHARDS").Default("1").Int()
+		toolkitFlags = kingpinflag.AddFlags(app, defaultListenAddress)
+	)
+	// exporter-toolkit's flags get environment variables named like every
+	// other flag's (web.systemd-socket exists on Linux only).
+	for name, env := range map[string]string{
+		"web.systemd-socket": "ZOOM_EXPORTER_WEB_SYSTEMD_SOCKET",
+		"web.listen-address": "ZOOM_EXPORTER_WEB_LISTEN_ADDRESS",
+		"web.config.file":    "ZOOM_EXPORTER_WEB_CONFIG_FILE",
+	} {
+		if f := app.GetFlag(name); f != nil {
+			f.Envar(env)
+		}
+	}
 	var (
 		metricsPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 				Envar("ZOOM_EXPORTER_WEB_TELEMETRY_PATH").Default("/metrics").String()
@@ -62,20 +90,8 @@ func run() int {
 					Envar("ZOOM_EXPORTER_WEB_DISABLE_EXPORTER_METRICS").Bool()
 		maxRequests = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
 				Envar("ZOOM_EXPORTER_WEB_MAX_REQUESTS").Default("40").Int()
-		shard = app.Flag("shard", "Shard of this exporter, from 0 to --total-shards - 1: it refreshes the users whose Zoom user id hashes to it.").
-			Envar("ZOOM_EXPORTER_SHARD").Default("0").Int()
-		totalShards = app.Flag("total-shards", "Number of exporters the account is split between; each spends its share of the daily budget and rate limits.").
-				Envar("ZOOM_EXPORTER_TOTAL_SHARDS").Default("1").Int()
-		toolkitFlags = kingpinflag.AddFlags(app, defaultListenAddress)
 	)
-	configFlags := config.AddFlags(app)
-	collectorOpts := collector.AddFlags(app)
 	logConfig := logging.AddFlags(app)
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		versionFromBuildInfo(bi)
-	}
-	app.Version(version.Print("zoom_exporter"))
-	app.HelpFlag.Short('h')
 	kingpin.Parse()
 
 	logger := logging.New(logConfig)
@@ -212,8 +228,10 @@ func run() int {
 		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)
 		return 1
 	}
-	salt, ok := os.LookupEnv("ZOOM_EXPORTER_USER_HASH_SALT")
-	if !ok {
+	// An empty salt counts as none given (examples/systemd says so): the
+	// account id salts the hash then, never an empty string.
+	salt := os.Getenv("ZOOM_EXPORTER_USER_HASH_SALT")
+	if salt == "" {
 		salt = cfg.Zoom.AccountID
 	}
 	collectorOpts.HashSalt = salt

@@ -47,7 +47,11 @@ type subcollector struct {
 }
 
 // AddFlags registers --collector.<name> (and kingpin's --no-collector.<name>)
-// for every collector, and --collector.user-label.
+// for every collector, and --collector.user-label. As in node_exporter, a
+// collector flag is spelled as its collector is named (user_info serves
+// zoom_user_info; node_exporter has --collector.meminfo_numa), and an option
+// of every collector uses dashes, like node_exporter's
+// --collector.disable-defaults.
 func AddFlags(app *kingpin.Application) *Options {
 	o := &Options{Enabled: make(map[string]*bool)}
 	for _, c := range subcollectors {
@@ -58,8 +62,12 @@ func AddFlags(app *kingpin.Application) *Options {
 		o.Enabled[c.name] = app.Flag("collector."+c.name, fmt.Sprintf("Enable the %s collector: %s (default: %s).", c.name, c.help, map[bool]string{true: "enabled", false: "disabled"}[c.defaultOn])).
 			Envar("ZOOM_EXPORTER_COLLECTOR_" + strings.ToUpper(c.name)).Default(def).Bool()
 	}
-	app.Flag("collector.user-label", "What the user label holds: email (the user's e-mail), id (Zoom user id), hash (a stable salted hash of the e-mail, for privacy) or none (no user label: series summed by type, for very large accounts).").
-		Envar("ZOOM_EXPORTER_USER_LABEL").Default(UserLabelEmail).EnumVar(&o.UserLabel, UserLabelEmail, UserLabelID, UserLabelHash, UserLabelNone)
+	// The salt is read from the environment only (main.go), never shown:
+	// the help names the variable so that it can be found.
+	app.Flag("collector.user-label", "What the user label of every collector holds: email (the user's e-mail), id (Zoom user id), "+
+		"hash (a stable hash of the e-mail, for privacy: SHA-256 salted with the environment variable ZOOM_EXPORTER_USER_HASH_SALT, "+
+		"by default the account ID) or none (no user label: series summed by type, for very large accounts).").
+		Envar("ZOOM_EXPORTER_COLLECTOR_USER_LABEL").Default(UserLabelEmail).EnumVar(&o.UserLabel, UserLabelEmail, UserLabelID, UserLabelHash, UserLabelNone)
 	return o
 }
 

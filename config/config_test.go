@@ -327,7 +327,7 @@ func TestFlags(t *testing.T) {
 		"scrape.grace-period":     {"ZOOM_EXPORTER_SCRAPE_GRACE_PERIOD", "48h"},
 		"scrape.report-type":      {"ZOOM_EXPORTER_SCRAPE_REPORT_TYPE", "past"},
 		"scrape.concurrency":      {"ZOOM_EXPORTER_SCRAPE_CONCURRENCY", "4"},
-		"storage.path":            {"ZOOM_EXPORTER_STORAGE_PATH", ""},
+		"storage.path":            {"ZOOM_EXPORTER_STORAGE_PATH", "data/"},
 		"storage.discard-foreign": {"ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN", ""},
 		"zoom.daily-budget":       {"ZOOM_DAILY_BUDGET", "0"},
 		"scrape.full-interval":    {"ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL", "6h"},
@@ -351,6 +351,10 @@ func TestFlags(t *testing.T) {
 		}
 		if def := strings.Join(fl.Default, ","); def != w.def {
 			t.Errorf("--%s default = %q, want %q", fl.Name, def, w.def)
+		}
+		// kingpin shows a placeholder instead of the default: --help would hide it.
+		if len(fl.Default) > 0 && fl.PlaceHolder != "" {
+			t.Errorf("--%s has both a default (%q) and a placeholder (%q): --help shows only the placeholder", fl.Name, fl.Default, fl.PlaceHolder)
 		}
 	}
 	for name := range want {
@@ -886,6 +890,71 @@ func TestDemoRefreshesFasterUnlessTold(t *testing.T) {
 		}
 		if cfg.Scrape.Interval != tt.want {
 			t.Errorf("%v: interval %v, want %v", tt.args, cfg.Scrape.Interval, tt.want)
+		}
+	}
+}
+
+// flagOnly are the configuration flags with no config file key, on purpose:
+// they say which file to read, what to do with it, or (--demo) to run
+// without a real account. The README's "Config file" section says so.
+var flagOnly = map[string]bool{"config.file": true, "config.check": true, "demo": true}
+
+// TestEveryFlagHasAFileKey: every flag AddFlags registers, but flagOnly,
+// sets a key the strict decoder knows, and every key is set in a good
+// fixture (full.good.yml; client_secret_file, which cannot go with
+// client_secret, in secret-file.good.yml).
+func TestEveryFlagHasAFileKey(t *testing.T) {
+	t.Parallel()
+	all := []setting{sConfigFile, sAccountID, sClientID, sClientSecret, sClientSecretFile, sAPIURL, sTokenURL,
+		sUsers, sPlan, sRequestTimeout, sMaxRetries, sInterval, sGracePeriod, sReportType, sConcurrency, sDemo,
+		sDailyBudget, sFullInterval, sStoragePath, sDiscardForeign}
+	byFlag := map[string]setting{}
+	for _, s := range all {
+		if s.flag != "" {
+			byFlag[s.flag] = s
+		}
+	}
+	app := kingpin.New("zoom_exporter", "test")
+	AddFlags(app)
+	for _, fl := range app.Model().Flags {
+		if fl.Name == "help" || fl.Hidden || flagOnly[fl.Name] {
+			continue
+		}
+		s, ok := byFlag[fl.Name]
+		if !ok {
+			t.Errorf("--%s: no setting names it (add it to this test's list)", fl.Name)
+			continue
+		}
+		section, key, _ := strings.Cut(s.key, ".")
+		if typ, ok := sections[section]; !ok || !slices.Contains(keysOf(typ), key) {
+			t.Errorf("--%s: the config file has no key %q: add it to fileConfig, or to flagOnly and the README", fl.Name, s.key)
+		}
+	}
+
+	set := map[string]bool{}
+	for _, fixture := range []string{"testdata/full.good.yml", "testdata/secret-file.good.yml"} {
+		data, err := os.ReadFile(fixture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]map[string]any
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", fixture, err)
+		}
+		for section, keys := range doc {
+			for key := range keys {
+				set[section+"."+key] = true
+			}
+		}
+	}
+	for section, typ := range sections {
+		if section == "" {
+			continue
+		}
+		for _, key := range keysOf(typ) {
+			if !set[section+"."+key] {
+				t.Errorf("config file key %s.%s is set in no good fixture: add it to testdata/full.good.yml", section, key)
+			}
 		}
 	}
 }

@@ -88,6 +88,8 @@ func AddFlags(app *kingpin.Application) *Flags {
 		c.StringVar(&dst.value)
 	}
 
+	// Registered in the order --help lists them, the README's: what to
+	// read and how to run, then the Zoom account, the refresh, the store.
 	str(sConfigFile, "Optional YAML configuration file. Flags and their environment variables override it.",
 		"FILE", "", &f.configFile)
 	app.Flag("config.check", "Validate the configuration and exit: 0 if it is valid, 1 if not.").
@@ -100,29 +102,31 @@ func AddFlags(app *kingpin.Application) *Flags {
 	str(sClientSecretFile, "File holding the client secret of the Server-to-Server OAuth app. "+
 		"The secret may instead come from the "+sClientSecret.env+" environment variable or the config file; never from a flag.",
 		"FILE", "", &f.clientSecretFile)
-	str(sAPIURL, "Base URL of the Zoom REST API.", "URL", defaultAPIURL, &f.apiURL)
-	str(sTokenURL, "Zoom OAuth token endpoint.", "URL", defaultTokenURL, &f.tokenURL)
+	// No placeholder where there is a default: kingpin shows one or the other.
+	str(sAPIURL, "Base URL of the Zoom REST API.", "", defaultAPIURL, &f.apiURL)
+	str(sTokenURL, "Zoom OAuth token endpoint.", "", defaultTokenURL, &f.tokenURL)
 	app.Flag(sUsers.flag, "ID or e-mail of a user to track (repeatable; comma or newline separated in the environment variable). "+
 		"Without any, every active user of the account is discovered.").
 		PlaceHolder("USER").Envar(sUsers.env).IsSetByUser(&f.usersSet).StringsVar(&f.users)
 	str(sPlan, "Zoom plan of the account, which sets its API rate limits: pro or business (Business and above).",
 		"", defaultPlan, &f.plan)
-	str(sRequestTimeout, "Timeout of one Zoom API request.", "", defaultRequestTimeout, &f.requestTimeout)
-	str(sMaxRetries, "Retries of a failed Zoom API request (0 to 10).", "", defaultMaxRetries, &f.maxRetries)
 	str(sDailyBudget, "Heavy API calls a day the exporter may spend (0: half the plan's daily quota, leaving the rest to other apps).",
 		"", defaultDailyBudget, &f.dailyBudget)
+	str(sRequestTimeout, "Timeout of one Zoom API request.", "", defaultRequestTimeout, &f.requestTimeout)
+	str(sMaxRetries, "Retries of a failed Zoom API request (0 to 10).", "", defaultMaxRetries, &f.maxRetries)
 
-	str(sInterval, "How often the meeting reports are refreshed in the background (at least 10s).",
-		"", defaultInterval, &f.interval)
+	str(sInterval, "How often the meeting reports are refreshed in the background (at least 10s; "+
+		DemoInterval.String()+" with --demo unless given).", "", defaultInterval, &f.interval)
 	str(sGracePeriod, "How long after a month ends its report is still refreshed, since meetings reach the report late.",
 		"", defaultGracePeriod, &f.gracePeriod)
 	str(sReportType, "Meetings to count: past (two or more participants), pastOne (one participant) "+
 		"or pastJoined (every meeting the users hosted or joined).", "", defaultReportType, &f.reportType)
-	str(sConcurrency, "Users refreshed at once (1 to 64).", "", defaultConcurrency, &f.concurrency)
 	str(sFullInterval, "How often every user's report is fetched even when the hosts report shows no change (at least the refresh interval).",
 		"", defaultFullInterval, &f.fullInterval)
-	str(sStoragePath, "Directory of the store that keeps counters across restarts (default "+defaultStoragePath+
-		"; with --demo, a temporary directory).", "DIR", "", &f.storagePath)
+	str(sConcurrency, "Users refreshed at once (1 to 64).", "", defaultConcurrency, &f.concurrency)
+
+	str(sStoragePath, "Directory of the store that keeps counters across restarts (with --demo unless given, a temporary directory).",
+		"", defaultStoragePath, &f.storagePath)
 	app.Flag(sDiscardForeign.flag, "Empty a store that belongs to another Zoom account or shard layout, and take it over, "+
 		"instead of refusing to start. Its counters are lost: give it once, then remove it.").
 		Envar(sDiscardForeign.env).IsSetByUser(&f.discardForeignSet).BoolVar(&f.discardForeign)

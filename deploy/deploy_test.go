@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -35,9 +34,9 @@ const (
 	testBuildDate = "20260102-03:04:05"
 )
 
-// envReadDirectly are environment variables the exporter reads without a
-// kingpin flag, so they are not in --help.
-var envReadDirectly = []string{"ZOOM_CLIENT_SECRET", "ZOOM_EXPORTER_USER_HASH_SALT"}
+// envTestOnly are environment variables the exporter reads that are for
+// tests, not operators: --help does not name them (the README does).
+var envTestOnly = map[string]bool{"ZOOM_EXPORTER_FAKE_NOW": true}
 
 var (
 	root     string // the module's root directory
@@ -84,7 +83,8 @@ func repoPath(parts ...string) string {
 type cliInfo struct {
 	flags       map[string]bool   // flag name (no dashes) -> boolean (has a --no- form)
 	defaults    map[string]string // flag name -> default shown in the help
-	envs        map[string]bool   // environment variables the binary reads
+	envs        map[string]bool   // environment variables --help names: a flag's, or one read without a flag
+	flagEnvs    map[string]bool   // environment variables of flags, "($NAME)" in --help
 	listenPort  string            // port of the default --web.listen-address
 	metricsPath string            // default --web.telemetry-path
 }
@@ -92,6 +92,8 @@ type cliInfo struct {
 var (
 	helpFlagRe    = regexp.MustCompile(`(?m)^\s+(?:-\w, )?--(\[no-\])?([a-z0-9][a-z0-9._-]*)(?:=("[^"]*"|\S+))?`)
 	helpEnvRe     = regexp.MustCompile(`\(\$([A-Z][A-Z0-9_]*)\)`)
+	envNameRe     = regexp.MustCompile(`\bZOOM_[A-Z0-9_]*[A-Z0-9]\b`)
+	envLiteralRe  = regexp.MustCompile(`"(ZOOM_[A-Z0-9_]*[A-Z0-9])"`)
 	listenPortRe  = regexp.MustCompile(`:(\d+)$`)
 	unquoteDefRe  = regexp.MustCompile(`^"(.*)"$`)
 	varSubstRe    = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
@@ -105,7 +107,7 @@ func readCLI(bin string) (*cliInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s --help-long: %v\n%s", bin, err, out)
 	}
-	info := &cliInfo{flags: map[string]bool{}, defaults: map[string]string{}, envs: map[string]bool{}}
+	info := &cliInfo{flags: map[string]bool{}, defaults: map[string]string{}, envs: map[string]bool{}, flagEnvs: map[string]bool{}}
 	for _, m := range helpFlagRe.FindAllStringSubmatch(string(out), -1) {
 		info.flags[m[2]] = m[1] != ""
 		if m[3] != "" {
@@ -113,9 +115,11 @@ func readCLI(bin string) (*cliInfo, error) {
 		}
 	}
 	for _, m := range helpEnvRe.FindAllStringSubmatch(string(out), -1) {
-		info.envs[m[1]] = true
+		info.flagEnvs[m[1]] = true
 	}
-	for _, name := range envReadDirectly {
+	// Variables read without a flag (ZOOM_CLIENT_SECRET,
+	// ZOOM_EXPORTER_USER_HASH_SALT) are named in a flag's help text.
+	for _, name := range envNameRe.FindAllString(string(out), -1) {
 		info.envs[name] = true
 	}
 	if m := listenPortRe.FindStringSubmatch(info.defaults["web.listen-address"]); m != nil {
@@ -128,11 +132,14 @@ func readCLI(bin string) (*cliInfo, error) {
 	return info, nil
 }
 
-// TestEnvReadDirectlyIsRead keeps envReadDirectly honest: each name must be
-// read somewhere in the exporter's code.
-func TestEnvReadDirectlyIsRead(t *testing.T) {
+// TestEnvVarsInHelp: every environment variable the exporter's code reads
+// is named by --help (an operator finds ZOOM_EXPORTER_USER_HASH_SALT there,
+// never its value), but the test-only ones; and every variable --help names
+// outside a flag's "($NAME)" is read by the code.
+func TestEnvVarsInHelp(t *testing.T) {
 	t.Parallel()
-	var src bytes.Buffer
+	needBinary(t)
+	read := map[string]bool{}
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -142,7 +149,9 @@ func TestEnvReadDirectlyIsRead(t *testing.T) {
 		}
 		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
 			b, err := os.ReadFile(path)
-			src.Write(b)
+			for _, m := range envLiteralRe.FindAllSubmatch(b, -1) {
+				read[string(m[1])] = true
+			}
 			return err
 		}
 		return nil
@@ -150,10 +159,33 @@ func TestEnvReadDirectlyIsRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range envReadDirectly {
-		if !bytes.Contains(src.Bytes(), []byte(`"`+name+`"`)) {
-			t.Errorf("%s is listed as read directly, but no Go file names it", name)
+	if len(read) < 10 {
+		t.Fatalf("found only %d environment variable names in the Go code: %v", len(read), sortedKeys(read))
+	}
+	for _, name := range sortedKeys(read) {
+		if !cli.envs[name] && !envTestOnly[name] {
+			t.Errorf("the exporter reads %s, but --help does not name it", name)
 		}
+		if cli.envs[name] && envTestOnly[name] {
+			t.Errorf("%s is for tests, but --help names it", name)
+		}
+	}
+	for _, name := range sortedKeys(cli.envs) {
+		if !cli.flagEnvs[name] && !read[name] {
+			t.Errorf("--help names %s, but no flag has it and no Go file reads it", name)
+		}
+	}
+
+	// Naming the salt must never show it.
+	const salt = "pepper-DO-NOT-PRINT"
+	cmd := exec.Command(binary, "--help")
+	cmd.Env = []string{"ZOOM_EXPORTER_USER_HASH_SALT=" + salt, "ZOOM_CLIENT_SECRET=" + salt}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("--help: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), salt) {
+		t.Errorf("--help shows the value of an environment variable:\n%s", out)
 	}
 }
 
