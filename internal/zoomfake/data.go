@@ -482,6 +482,9 @@ func sortMeetings(ms []*Meeting) {
 }
 
 func (s *Server) lookupUserLocked(idOrEmail string) *userRecord {
+	// Every ground-truth read names a user first: ended live meetings whose
+	// report lag has passed join the data here (events.go).
+	s.settleReportsLocked()
 	if u, ok := s.usersByID[idOrEmail]; ok {
 		return u
 	}
@@ -546,6 +549,7 @@ func (s *Server) Meetings(userID string, from, to time.Time, reportType string) 
 func (s *Server) MeetingByUUID(uuid string) (Meeting, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleReportsLocked()
 	m, ok := s.meetings[uuid]
 	if !ok {
 		return Meeting{}, false

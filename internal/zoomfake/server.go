@@ -1,7 +1,9 @@
 // Package zoomfake is an in-process fake of the Zoom REST API (Server-to-Server
 // OAuth token endpoint, user listing and the Heavy report endpoints) for tests
-// and the exporter's demo mode. It follows /work/shared/zoom-api.md; where that
-// contract is silent the choice made is commented at the place it is made.
+// and the exporter's demo mode, plus live meetings that emit Zoom's events over
+// a WebSocket endpoint and signed webhooks (events.go). It follows
+// /work/shared/zoom-api.md and zoom/testdata/events; where those are silent
+// the choice made is commented at the place it is made.
 //
 // Typical use:
 //
@@ -47,6 +49,7 @@ const (
 	EndpointUsers        = "GET /v2/users"
 	EndpointHostsReport  = "GET /v2/report/users"
 	EndpointUserMeetings = "GET /v2/report/users/{userId}/meetings"
+	EndpointEvents       = "GET /ws" // the WebSocket event endpoint (websocket.go)
 	EndpointOther        = "other"
 )
 
@@ -90,6 +93,50 @@ type Options struct {
 	// page_count with no next_page_token, as real answers were recorded
 	// doing (zoom-api.md section 2); the default pages by next_page_token.
 	PageNumberPaging bool
+
+	// Events (events.go, websocket.go, webhook.go).
+
+	// ReportLag is how long after EndMeeting's end time the meeting reaches
+	// the reports, as Zoom's reports lag the end by minutes. 0: at once.
+	ReportLag time.Duration
+	// SubscriptionID is the WebSocket subscription id /ws accepts (default
+	// DefaultSubscriptionID).
+	SubscriptionID string
+	// WebSocketIdleTimeout closes a WebSocket connection that sent no
+	// heartbeat for this long (default DefaultWebSocketIdleTimeout; negative:
+	// never). Zoom does not document its own.
+	WebSocketIdleTimeout time.Duration
+	// WebSocketCloseOnTokenExpiry closes a connection, after an "Invalid
+	// Token" frame, once its access token expires or is revoked (Zoom
+	// probably does; undocumented). Off by default.
+	WebSocketCloseOnTokenExpiry bool
+	// WebSocketInvalidToken is the content of the frame refusing a bad or
+	// expired token (default "Invalid Token"; Zoom said "Token is invalid"
+	// in 2025).
+	WebSocketInvalidToken string
+	// WebSocketBuffer is how many frames wait for one client (default
+	// 4096); a client further behind is disconnected.
+	WebSocketBuffer int
+	// EventPollInterval is the real-time period at which the time rules
+	// (idle timeout, token expiry, webhook retries) are checked against Now
+	// (default 20ms).
+	EventPollInterval time.Duration
+	// EventLogSize bounds Events and WebhookAttempts (default 10000; the
+	// oldest are forgotten).
+	EventLogSize int
+
+	// WebhookURL, when set, receives every event as a POST signed with
+	// WebhookSecretToken (SetWebhook changes both later).
+	WebhookURL, WebhookSecretToken string
+	// WebhookRetryDelays are the waits before each retry of a delivery that
+	// got a 5xx or a network error. Nil: Zoom's 5m, 20m, 60m; empty: none.
+	WebhookRetryDelays []time.Duration
+	// WebhookTimeout is how long a delivery waits for the answer (default 3s,
+	// Zoom's limit); a later answer counts as a network error.
+	WebhookTimeout time.Duration
+	// WebhookQueueSize bounds deliveries waiting to be sent (default 10000);
+	// events beyond it are not sent and counted in WebhookDropped.
+	WebhookQueueSize int
 }
 
 // Server is the fake; it implements http.Handler and is safe for concurrent use.
@@ -126,6 +173,9 @@ type Server struct {
 	faultRNG  *rand.Rand
 
 	trackingSeq uint64
+
+	live liveState // meetings in progress and ended ones not yet reported
+	hub  *eventHub // event delivery; its own lock, taken after mu
 }
 
 // New builds a fake account from opts; the data depends only on opts.Seed,
@@ -176,6 +226,7 @@ func New(opts Options) *Server {
 		userReportCalls:  map[string]int{},
 		faultRNG:         rand.New(rand.NewPCG(seed, 0xfa17)),
 	}
+	s.initEvents()
 	s.generate(s.now())
 	return s
 }
@@ -225,6 +276,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, r, reply{status: http.StatusOK, body: []byte(malformedBody)})
 		return
 	}
+	if endpoint == EndpointEvents {
+		s.serveEvents(w, r)
+		return
+	}
 
 	rep := s.handle(r, endpoint)
 	if fault.kind == FaultTruncated {
@@ -266,6 +321,7 @@ func (s *Server) handleAPI(r *http.Request, endpoint string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.settleReportsLocked()
 
 	if rep, ok := s.authenticateLocked(r, now); !ok {
 		return rep
@@ -315,6 +371,8 @@ func endpointOf(r *http.Request) string {
 		return EndpointUsers
 	case p == "/v2/report/users":
 		return EndpointHostsReport
+	case p == "/ws":
+		return EndpointEvents
 	}
 	if _, ok := userIDSegment(p); ok {
 		return EndpointUserMeetings
