@@ -76,6 +76,7 @@ type tokenCall struct {
 	waiters   int
 	abandoned bool
 	token     string
+	expires   time.Time
 	err       error
 }
 
@@ -117,17 +118,23 @@ func newTokenCache(conf ClientConfig, httpClient *http.Client, m *clientMetrics,
 // renewal is due. Concurrent callers share one request; each waits for it
 // only as long as its own ctx allows.
 func (c *tokenCache) Token(ctx context.Context) (string, error) {
+	token, _, err := c.TokenExpiry(ctx)
+	return token, err
+}
+
+// TokenExpiry is Token, with the time the token expires (by c.now).
+func (c *tokenCache) TokenExpiry(ctx context.Context) (string, time.Time, error) {
 	c.mu.Lock()
 	now := c.now()
 	if c.token != "" && now.Before(c.expires) && now.Before(c.renewAt) {
-		token := c.token
+		token, expires := c.token, c.expires
 		c.mu.Unlock()
-		return token, nil
+		return token, expires, nil
 	}
 	if c.heldErr != nil && now.Before(c.heldUntil) {
 		err := c.heldErr
 		c.mu.Unlock()
-		return "", err
+		return "", time.Time{}, err
 	}
 	call := c.inflight
 	if call == nil {
@@ -143,7 +150,7 @@ func (c *tokenCache) Token(ctx context.Context) (string, error) {
 
 	select {
 	case <-call.done:
-		return call.token, call.err
+		return call.token, call.expires, call.err
 	case <-ctx.Done():
 		c.mu.Lock()
 		call.waiters--
@@ -155,7 +162,7 @@ func (c *tokenCache) Token(ctx context.Context) (string, error) {
 			call.cancel()
 		}
 		c.mu.Unlock()
-		return "", fmt.Errorf("zoom OAuth token request: %w", ctx.Err())
+		return "", time.Time{}, fmt.Errorf("zoom OAuth token request: %w", ctx.Err())
 	}
 }
 
@@ -251,6 +258,8 @@ func (c *tokenCache) fetch(ctx context.Context, call *tokenCall) {
 	call.token, call.err = token, err
 	if err != nil {
 		call.token = ""
+	} else {
+		call.expires = sent.Add(lifetime)
 	}
 	close(call.done)
 }

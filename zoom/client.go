@@ -167,6 +167,18 @@ func (c *Client) HeavyPausedUntil() time.Time {
 // token. It never waits on a token request.
 func (c *Client) TokenState() (valid bool, expires time.Time) { return c.tokens.State() }
 
+// AccessToken returns the access token the Client uses and when it
+// expires (by ClientConfig.Now), from the same cache: the Zoom event
+// WebSocket authenticates with it. Never log it.
+func (c *Client) AccessToken(ctx context.Context) (token string, expires time.Time, err error) {
+	return c.tokens.TokenExpiry(ctx)
+}
+
+// InvalidateToken drops token from the cache if it is still the cached one
+// (Zoom refused it, or the event WebSocket moves to a new token early): the
+// next call requests a new token.
+func (c *Client) InvalidateToken(token string) { c.tokens.Invalidate(token) }
+
 // LastFailures returns copies of the last token failure and the last API
 // failure, each nil when there was none or when a success cleared it (a new
 // token; a complete listing of the failed endpoint).
