@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 )
@@ -28,6 +29,17 @@ const (
 	maxUserReportPages = 100
 	// maxPageToken: Zoom's page tokens are about 32 characters.
 	maxPageToken = 1024
+	// maxRowText bounds each string of a listing row (ids, e-mails, names)
+	// as the page is read: a hostile page of 64 KiB names was otherwise
+	// kept whole, page after page, until the listing ended (3 GB with 10
+	// users). Nothing kept is longer: the scraper refuses ids over 256
+	// bytes and cuts e-mails to 254, names to 128.
+	maxRowText = 1024
+	// maxListingBytes bounds what one listing keeps in memory (its rows,
+	// about): 300,000 users of Zoom's take about 60 MB.
+	maxListingBytes = 128 << 20
+	// rowOverhead is about what a row takes in memory besides its strings.
+	rowOverhead = 96
 )
 
 // maxPagesOf is the hard cap on one listing of endpoint.
@@ -98,12 +110,33 @@ type meetingsPage struct {
 
 func (p *meetingsPage) rows() int { return len(p.Meetings) }
 
+func (p *meetingsPage) bound() int {
+	n := 0
+	for i := range p.Meetings {
+		m := &p.Meetings[i]
+		m.UUID, m.UserEmail = cutRowText(m.UUID), cutRowText(m.UserEmail)
+		n += rowOverhead + len(m.UUID) + len(m.UserEmail)
+	}
+	return n
+}
+
 type usersPage struct {
 	paging
 	Users []User `json:"users"`
 }
 
 func (p *usersPage) rows() int { return len(p.Users) }
+
+func (p *usersPage) bound() int {
+	n := 0
+	for i := range p.Users {
+		u := &p.Users[i]
+		u.ID, u.Email, u.DisplayName = cutRowText(u.ID), cutRowText(u.Email), cutRowText(u.DisplayName)
+		u.Dept, u.Status = cutRowText(u.Dept), cutRowText(u.Status)
+		n += rowOverhead + len(u.ID) + len(u.Email) + len(u.DisplayName) + len(u.Dept) + len(u.Status)
+	}
+	return n
+}
 
 type hostsPage struct {
 	paging
@@ -112,11 +145,37 @@ type hostsPage struct {
 
 func (p *hostsPage) rows() int { return len(p.Users) }
 
+func (p *hostsPage) bound() int {
+	n := 0
+	for i := range p.Users {
+		h := &p.Users[i]
+		h.ID, h.Email = cutRowText(h.ID), cutRowText(h.Email)
+		n += rowOverhead + len(h.ID) + len(h.Email)
+	}
+	return n
+}
+
+// cutRowText cuts s to maxRowText bytes on a character boundary. The cut is
+// a copy: a slice would keep the whole string in memory.
+func cutRowText(s string) string {
+	if len(s) <= maxRowText {
+		return s
+	}
+	cut := maxRowText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.Clone(s[:cut])
+}
+
 // listingPage is a page type listAll can follow.
 type listingPage[P any] interface {
 	*P
 	page() *paging
 	rows() int
+	// bound cuts the rows' strings to maxRowText and returns about how
+	// much memory the rows keep.
+	bound() int
 }
 
 // UserMeetings returns every meeting of the report of userID (an id or
@@ -219,6 +278,7 @@ func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req r
 	pageToken := ""
 	pageNumber := 0 // > 0: the listing pages by number
 	followed := map[string]bool{}
+	kept := 0 // bytes the rows read so far keep, about
 	bound, boundWhy := maxPagesOf(req.endpoint), "the most one listing of this endpoint may have"
 	for {
 		q := url.Values{}
@@ -240,7 +300,7 @@ func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req r
 		var apiErr *APIError
 		if pageToken != "" && !restarted && errors.As(err, &apiErr) && apiErr.Status == 400 && apiErr.Code == codeInvalidPageToken {
 			restarted = true
-			pages, pageToken = nil, ""
+			pages, pageToken, kept = nil, "", 0
 			clear(followed)
 			continue
 		}
@@ -248,6 +308,9 @@ func readListing[P any, PP listingPage[P]](ctx context.Context, c *Client, req r
 			return nil, err
 		}
 		pages = append(pages, page)
+		if kept += page.bound(); kept > maxListingBytes {
+			return nil, &RunawayListingError{Endpoint: req.endpoint, Pages: len(pages), Reason: fmt.Sprintf("more than %d MiB of rows", maxListingBytes>>20)}
+		}
 		info := page.page()
 		if len(pages) == 1 && info.TotalRecords != nil {
 			size := PageSize
