@@ -37,7 +37,9 @@ func NewSnapshotGatherer(e *Exporter, src SnapshotSource) (*SnapshotGatherer, er
 // the snapshot changed. Callers must not modify what it returns;
 // prometheus.Gatherers and promhttp only read it.
 func (g *SnapshotGatherer) Gather() ([]*dto.MetricFamily, error) {
-	snap := g.src.Snapshot()
+	// Keyed on the usage data only: live state (Zoom events) changes the
+	// snapshot's pointer far more often, and a LiveCollector serves it.
+	snap := g.src.Snapshot().Usage()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if snap != g.snap || g.mfs == nil {

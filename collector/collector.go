@@ -34,6 +34,11 @@ type Options struct {
 	Enabled   map[string]*bool // by collector name
 	UserLabel string
 	HashSalt  string
+	// SeparateLive leaves the live gauges (zoom_events_live_known and the
+	// *_in_progress gauges) to a LiveCollector: they change with every Zoom
+	// event, so a cache of the usage metrics (SnapshotGatherer, keyed on
+	// scrape.Snapshot.Usage) need not be rebuilt for them.
+	SeparateLive bool
 }
 
 // subcollector is one switchable group of metrics, node_exporter style.
@@ -73,10 +78,11 @@ func AddFlags(app *kingpin.Application) *Options {
 
 // Exporter is the prometheus.Collector that serves every enabled collector.
 type Exporter struct {
-	src       SnapshotSource
-	userLabel string
-	salt      string
-	enabled   []subcollector
+	src          SnapshotSource
+	userLabel    string
+	salt         string
+	enabled      []subcollector
+	separateLive bool
 }
 
 // New returns the Exporter for src. With user label "hash", salt keys the
@@ -89,7 +95,7 @@ func New(src SnapshotSource, o Options) (*Exporter, error) {
 	default:
 		return nil, fmt.Errorf("--collector.user-label: %q is not one of email, id, hash, none", o.UserLabel)
 	}
-	e := &Exporter{src: src, userLabel: o.UserLabel, salt: o.HashSalt}
+	e := &Exporter{src: src, userLabel: o.UserLabel, salt: o.HashSalt, separateLive: o.SeparateLive}
 	for _, c := range subcollectors {
 		on := c.defaultOn
 		if p, ok := o.Enabled[c.name]; ok && p != nil {
@@ -209,4 +215,25 @@ func userTypeLabels(withUser bool) []string {
 		return []string{"user", "type"}
 	}
 	return []string{"type"}
+}
+
+// LiveCollector serves the live gauges alone, from the latest snapshot of
+// src, for an Exporter built with Options.SeparateLive.
+type LiveCollector struct{ src SnapshotSource }
+
+// NewLiveCollector returns the LiveCollector of src.
+func NewLiveCollector(src SnapshotSource) *LiveCollector { return &LiveCollector{src: src} }
+
+// Describe sends the live gauges' descriptors.
+func (c *LiveCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range liveDescs {
+		ch <- d
+	}
+}
+
+// Collect serves the live gauges of the latest snapshot.
+func (c *LiveCollector) Collect(ch chan<- prometheus.Metric) {
+	if snap := c.src.Snapshot(); snap != nil {
+		collectLive(snap.Live, ch)
+	}
 }

@@ -82,10 +82,21 @@ var (
 	refusedDesc = prometheus.NewDesc("zoom_report_items_refused_total",
 		"Meetings and users refused since the exporter started because their uuid or id is longer than the bound (kind: meeting or user); they are never stored or counted.",
 		[]string{"kind"}, nil)
+	liveKnownDesc = prometheus.NewDesc("zoom_events_live_known",
+		"1 while Zoom events flow and zoom_meetings_in_progress and zoom_meeting_participants_in_progress are served; 0 while they are unknown (event stream disconnected, no recent webhook, just restarted). Served only when an event transport is configured.", nil, nil)
+	meetingsInProgressDesc = prometheus.NewDesc("zoom_meetings_in_progress",
+		"Meetings in progress now hosted by tracked users, by meeting type, from Zoom's meeting and webinar started/ended events (not the reports). Served only while zoom_events_live_known is 1; leaves out meetings that started before the event stream last (re)connected, and drops one whose end was missed 30 h after its start.",
+		[]string{"type"}, nil)
+	participantsInProgressDesc = prometheus.NewDesc("zoom_meeting_participants_in_progress",
+		"Participants now in meetings in progress hosted by tracked users (each connection once), by meeting type, from Zoom's participant_joined/participant_left events. Served only while zoom_events_live_known is 1, with the gaps of zoom_meetings_in_progress.",
+		[]string{"type"}, nil)
 	userLastRefreshDesc = prometheus.NewDesc("zoom_user_last_refresh_timestamp_seconds",
 		"Unix time when the user's reports were last refreshed successfully; stops advancing while the user's refresh fails.",
 		[]string{"user"}, nil)
 )
+
+// liveDescs are the live gauges, from Zoom events.
+var liveDescs = []*prometheus.Desc{liveKnownDesc, meetingsInProgressDesc, participantsInProgressDesc}
 
 // monthDescs and counterDescs are indexed like usageFigures, per label mode.
 var (
@@ -142,6 +153,9 @@ var subcollectors = []subcollector{
 // healthDescs are always served: an operator must see whether data is fresh.
 func (e *Exporter) healthDescs() []*prometheus.Desc {
 	descs := []*prometheus.Desc{upDesc, lastSuccessDesc, refreshDurationDesc, usersTrackedDesc, effectiveIntervalDesc, usersPendingDesc, clampedDesc, refusedDesc}
+	if !e.separateLive {
+		descs = append(descs, liveDescs...)
+	}
 	if e.userLabel != UserLabelNone {
 		descs = append(descs, userLastRefreshDesc)
 	}
@@ -170,6 +184,9 @@ func (e *Exporter) collectHealth(snap *scrape.Snapshot, ch chan<- prometheus.Met
 	ch <- prometheus.MustNewConstMetric(clampedDesc, prometheus.CounterValue, float64(snap.ClampedFigures))
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(snap.RefusedMeetings), "meeting")
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(snap.RefusedUsers), "user")
+	if !e.separateLive {
+		collectLive(snap.Live, ch)
+	}
 	if e.userLabel == UserLabelNone {
 		return
 	}
@@ -198,5 +215,27 @@ func (e *Exporter) collectFigures(snap *scrape.Snapshot, ch chan<- prometheus.Me
 func collectHistograms(ch chan<- prometheus.Metric, desc *prometheus.Desc, byType map[string]scrape.Histogram) {
 	for typ, h := range byType {
 		ch <- prometheus.MustNewConstHistogram(desc, h.Count, h.Sum, h.Buckets, typ)
+	}
+}
+
+// collectLive serves the live gauges only while they are known: stale live
+// numbers are never served as current.
+func collectLive(live scrape.LiveSnapshot, ch chan<- prometheus.Metric) {
+	if !live.Enabled {
+		return
+	}
+	known := 0.0
+	if live.Known {
+		known = 1
+	}
+	ch <- prometheus.MustNewConstMetric(liveKnownDesc, prometheus.GaugeValue, known)
+	if !live.Known {
+		return
+	}
+	for typ, n := range live.Meetings {
+		ch <- prometheus.MustNewConstMetric(meetingsInProgressDesc, prometheus.GaugeValue, float64(n), typ)
+	}
+	for typ, n := range live.Participants {
+		ch <- prometheus.MustNewConstMetric(participantsInProgressDesc, prometheus.GaugeValue, float64(n), typ)
 	}
 }

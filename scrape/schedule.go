@@ -130,6 +130,9 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 	var p cyclePlan
 	budget := s.client.Budget()
 	tokens := min(s.bucket.available(now, budget.Budget), budget.Remaining())
+	// What targeted fetches still wait for is theirs (events.go).
+	tokens = max(0, tokens-s.targetedReserveLocked())
+	s.sweepEvery = s.sweepCadence()
 	spend := func(n int) {
 		tokens -= n
 		s.bucket.spend(n)
@@ -238,8 +241,9 @@ func (s *Scraper) sweepsDue(windows []reportWindow, perMonth, budget int, now ti
 	gapFor := func(calls int, perDay float64) time.Duration {
 		return time.Duration(float64(24*time.Hour) * float64(calls) / max(perDay, 1e-9))
 	}
-	interval := s.conf.Interval
-	together := gapFor(len(windows)*perMonth, allowed)
+	// Every cycle without events; every SweepInterval while they flow.
+	interval := max(s.sweepEvery, s.conf.Interval)
+	together := max(gapFor(len(windows)*perMonth, allowed), interval)
 	alone := gapFor(perMonth, allowed)
 	others := time.Duration(0)
 	if len(windows) > 1 && together > interval && alone <= interval {
@@ -449,7 +453,9 @@ func (s *Scraper) noteSchedule(p cyclePlan, now time.Time) {
 		return d
 	}
 	effective := s.conf.Interval
+	expected := s.conf.Interval // what the schedule means to do: sweeps every sweepEvery while events flow
 	if s.detectsChanges() {
+		expected = max(expected, s.sweepEvery)
 		if !s.previousSweep.IsZero() {
 			effective = max(effective, inCycles(s.lastSweep.Sub(s.previousSweep)))
 		}
@@ -463,7 +469,7 @@ func (s *Scraper) noteSchedule(p cyclePlan, now time.Time) {
 		}
 	}
 	s.effectiveInterval = effective
-	stretched := p.deferred > 0 || effective > s.conf.Interval*3/2
+	stretched := p.deferred > 0 || effective > expected*3/2
 	if stretched && !s.stretched {
 		level.Warn(s.logger).Log("msg", "The daily budget cannot refresh every user every interval; stretching the per-user refresh interval",
 			"daily_budget", s.client.Budget().Budget, "users_waiting", p.deferred, "effective_interval", effective.Round(time.Second))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zoomexporter/zoom_exporter/internal/sanitize"
 	"github.com/zoomexporter/zoom_exporter/store"
@@ -39,6 +40,18 @@ type ScraperConfig struct {
 	// Owns says whether this exporter's shard refreshes a user (by Zoom
 	// id, or --zoom.user value lower-cased); nil owns every user.
 	Owns func(key string) bool
+
+	// EventsFlowing says whether Zoom events reach HandleEvent, and since
+	// when without a break (events.go); nil: no event transport. While it
+	// reports ok the live gauges are served, and sweeps run every
+	// SweepInterval.
+	EventsFlowing func() (ok bool, since time.Time)
+	// SweepInterval is how often the hosts report is swept while events
+	// flow: they bring ended meetings within seconds, and sweeps only
+	// reconcile what they missed. 0, or not above Interval: every Interval.
+	SweepInterval time.Duration
+	// Registerer, when set, gets the event path's self-metrics (events.go).
+	Registerer prometheus.Registerer
 }
 
 // MaxIDBytes bounds a user id or meeting uuid from Zoom (README, "Status
@@ -106,6 +119,14 @@ type Scraper struct {
 	effectiveInterval  time.Duration
 	stretched          bool
 	pending            int
+	sweepEvery         time.Duration // sweep cadence of the last cycle (sweepCadence)
+
+	// Zoom events (events.go): touched by HandleEvent and scrapes, so each
+	// has its own lock; none is held while calling Zoom.
+	live     liveState
+	targeted targetedQueue
+	hosts    atomic.Pointer[map[string]string] // Zoom host id -> key of a tracked user
+	evm      *eventPathMetrics
 }
 
 // catchUpWindow is a month refreshed once more after a downtime hid the end
@@ -189,11 +210,23 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 			return nil, err
 		}
 	}
+	var err error
+	if s.evm, err = newEventPathMetrics(conf.Registerer); err != nil {
+		return nil, err
+	}
+	s.initEvents()
 	return s, nil
 }
 
-// Snapshot returns the latest published snapshot; never nil.
-func (s *Scraper) Snapshot() *Snapshot { return s.snapshot.Load() }
+// Snapshot returns the latest published snapshot, with the live state of
+// now when an event transport is configured (events.go); never nil.
+func (s *Scraper) Snapshot() *Snapshot {
+	base := s.snapshot.Load()
+	if s.conf.EventsFlowing == nil {
+		return base
+	}
+	return s.withLive(base)
+}
 
 // Ready reports whether this process has data worth serving. It becomes
 // true at the end of the first refresh that brought data from Zoom (a user's
@@ -205,9 +238,15 @@ func (s *Scraper) Ready() bool { return s.ready.Load() }
 
 // Run refreshes at once, then every Interval, until ctx ends. A refresh that
 // outlasts the interval delays the next one instead of overlapping it.
+//
+// Targeted fetches after meeting.ended events (events.go) run beside it,
+// woken by the events rather than by the interval.
 func (s *Scraper) Run(ctx context.Context) {
 	ticker := time.NewTicker(s.conf.Interval)
 	defer ticker.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.runTargeted(ctx) })
 	for {
 		s.Refresh(ctx)
 		select {
@@ -229,6 +268,8 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	listOK := s.refreshDirectory(ctx, now)
 	tracked := s.trackedUsers(now)
 	months, loadOK := s.loadMonths(s.monthsToRefresh(now), now)
+	// Targeted fetches that are due come first in the budget.
+	s.countOutcomes(s.runTargetedLocked(ctx, now))
 	var plan cyclePlan
 	if loadOK {
 		plan = s.planCycle(ctx, tracked, months, now)
@@ -269,6 +310,7 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	s.logRefused(now)
 	s.pending = plan.deferred
 	s.noteSchedule(plan, now)
+	s.resolveTargetedLocked(now)
 	cycleOK := listOK && loadOK && plan.sweepErr == nil && failed.Load() == 0 && ctx.Err() == nil
 	fresh := s.allFresh(tracked, now)
 	up := cycleOK && fresh
@@ -429,6 +471,7 @@ func (s *Scraper) trackedUsers(now time.Time) []*userState {
 		list = append(list, u)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
+	s.indexHosts(list)
 	return list
 }
 
@@ -894,11 +937,22 @@ func (s *Scraper) allFresh(tracked []*userState, now time.Time) bool {
 }
 
 func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
-	cur := monthStart(now)
 	next := now.Add(s.conf.Interval)
 	if end := s.now().UTC(); end.After(next) {
 		next = end // the refresh outlasted the interval: the next one starts at once
 	}
+	s.snapshot.Store(s.buildSnapshot(now, ok, elapsed, next))
+}
+
+// republish publishes the users' data again between refreshes (after a
+// targeted fetch), with the health of the last refresh as it was.
+func (s *Scraper) republish() {
+	prev := s.snapshot.Load()
+	s.snapshot.Store(s.buildSnapshot(prev.Published, prev.Up, prev.RefreshDuration, prev.NextRefresh))
+}
+
+func (s *Scraper) buildSnapshot(now time.Time, ok bool, elapsed time.Duration, next time.Time) *Snapshot {
+	cur := monthStart(now)
 	snap := &Snapshot{
 		Published:         now,
 		Month:             cur,
@@ -950,7 +1004,7 @@ func (s *Scraper) publish(now time.Time, ok bool, elapsed time.Duration) {
 		snap.Users = append(snap.Users, us)
 	}
 	sort.Slice(snap.Users, func(i, j int) bool { return snap.Users[i].Key < snap.Users[j].Key })
-	s.snapshot.Store(snap)
+	return snap
 }
 
 // labelEmail is the e-mail of the user label: the directory's (GET /users),
@@ -1003,6 +1057,10 @@ type Snapshot struct {
 	ClampedFigures  uint64
 	RefusedMeetings uint64
 	RefusedUsers    uint64
+
+	// Live is what is in progress now, from Zoom events (events.go).
+	Live  LiveSnapshot
+	usage *Snapshot // the snapshot Live was added to (Usage)
 }
 
 // UserSnapshot is one tracked user in a Snapshot.

@@ -1,0 +1,483 @@
+package scrape
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
+	"github.com/zoomexporter/zoom_exporter/zoom"
+)
+
+// eventFlow is an injected ScraperConfig.EventsFlowing.
+type eventFlow struct {
+	mu    sync.Mutex
+	ok    bool
+	since time.Time
+}
+
+func (f *eventFlow) set(ok bool, since time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ok, f.since = ok, since
+}
+
+func (f *eventFlow) get() (bool, time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ok, f.since
+}
+
+// eventRig is a scraper fed with the fake's events, in process: the
+// fake's emitted bodies are decoded as the transports decode them and handed
+// to HandleEvent. The clock is moved by hand.
+type eventRig struct {
+	t    *testing.T
+	env  *testEnv
+	s    *Scraper
+	flow *eventFlow
+	reg  *prometheus.Registry
+	seen int // fake events handed over so far
+	all  []zoom.Event
+}
+
+func newEventRig(t *testing.T, opts zoomfake.Options, tweak func(c *ScraperConfig, users []zoomfake.User)) *eventRig {
+	t.Helper()
+	if opts.EventLogSize == 0 {
+		opts.EventLogSize = 1 << 20 // Events() keeps every event: seen indexes it
+	}
+	env := newTestEnv(t, opts, nil)
+	t.Cleanup(env.fake.Close)
+	r := &eventRig{t: t, env: env, flow: &eventFlow{}, reg: prometheus.NewPedanticRegistry()}
+	r.flow.set(true, env.clock.Now())
+	r.s = newTestScraper(t, env, func(c *ScraperConfig) {
+		c.Interval = time.Hour // no refresh cycle runs unless a test calls Refresh
+		c.EventsFlowing = r.flow.get
+		c.Registerer = r.reg
+		if tweak != nil {
+			tweak(c, env.fake.Users())
+		}
+	})
+	return r
+}
+
+// run starts the scraper's Run loop (one refresh at once, then targeted
+// fetches as events ask) and waits for the first refresh.
+func (r *eventRig) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.s.Run(ctx); close(done) }()
+	r.t.Cleanup(func() { cancel(); <-done })
+	waitFor(r.t, "the first refresh", r.s.Ready)
+}
+
+// deliver hands the events the fake emitted since the last call to
+// HandleEvent, over transport, and returns them.
+func (r *eventRig) deliver(transport string) []zoom.Event {
+	r.t.Helper()
+	evs := r.env.fake.Events()
+	var out []zoom.Event
+	for _, fe := range evs[r.seen:] {
+		if fe.Suppressed {
+			continue
+		}
+		e, err := zoom.DecodeEvent(fe.Body)
+		if err != nil {
+			r.t.Fatalf("the fake's %s does not decode: %v", fe.Name, err)
+		}
+		r.s.HandleEvent(transport, e)
+		out = append(out, e)
+	}
+	r.seen = len(evs)
+	r.all = append(r.all, out...)
+	return out
+}
+
+// advance moves the clock and wakes the targeted-fetch loop, which waits on
+// the wall clock otherwise.
+func (r *eventRig) advance(d time.Duration) {
+	r.env.clock.Advance(d)
+	r.s.kickTargeted()
+}
+
+func (r *eventRig) fetches(outcome string) int {
+	return int(testutil.ToFloat64(r.s.evm.fetches.WithLabelValues(outcome)))
+}
+
+func (r *eventRig) allFetches() int {
+	return r.fetches(outcomeCounted) + r.fetches(outcomeNotYet) + r.fetches(outcomeGivenUp) + r.fetches(outcomeFailed)
+}
+
+// counted is the user's zoom_meetings_total of a type, as published.
+func (r *eventRig) counted(userID, typ string) int64 {
+	for _, u := range r.s.Snapshot().Users {
+		if u.ID == userID || u.Key == userID {
+			return u.Counters[typ].Meetings
+		}
+	}
+	r.t.Fatalf("user %s is not in the snapshot", userID)
+	return 0
+}
+
+// meeting starts a meeting hosted by host, joined by the host and guests
+// more, and returns its uuid.
+func (r *eventRig) meeting(host string, typ, guests int) string {
+	r.t.Helper()
+	uuid, err := r.env.fake.StartMeeting(zoomfake.MeetingStart{HostID: host, Type: typ})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.env.fake.JoinParticipant(uuid, zoomfake.Participant{ID: host}); err != nil {
+		r.t.Fatal(err)
+	}
+	for range guests {
+		if _, err := r.env.fake.JoinParticipant(uuid, zoomfake.Participant{}); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return uuid
+}
+
+func (r *eventRig) end(uuid string) {
+	r.t.Helper()
+	if _, err := r.env.fake.EndMeeting(uuid, time.Time{}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// histogram returns zoom_event_to_count_seconds' count and sum.
+func (r *eventRig) histogram() (uint64, float64) {
+	r.t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "zoom_event_to_count_seconds" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	r.t.Fatal("zoom_event_to_count_seconds is not registered")
+	return 0, 0
+}
+
+func (r *eventRig) pendingTargeted() int {
+	q := &r.s.targeted
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.entries)
+}
+
+// waitFor waits, up to a deadline, for cond to hold.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+// A meeting.ended moves its host's counters within one targeted fetch after
+// the report lag, with --scrape.interval=1h: tries at 5 s, 30 s and 90 s
+// find nothing (the report lags 2 minutes), the try at 210 s counts it. The same
+// event again, over either transport, fetches and counts nothing more.
+func TestEndedEventCountsWithinOneTargetedFetchAfterTheLag(t *testing.T) {
+	t.Parallel()
+	r := newEventRig(t, zoomfake.Options{Seed: 131, Users: 6, ReportLag: 2 * time.Minute}, nil)
+	r.run()
+	host := r.env.fake.Users()[2].ID
+	before := r.counted(host, "scheduled")
+	calls := r.env.fake.UserReportCalls(host)
+
+	uuid := r.meeting(host, 2, 1)
+	r.advance(10 * time.Minute)
+	r.end(uuid)
+	endedAt := r.env.clock.Now()
+	r.deliver(zoom.TransportWebSocket)
+	if due := r.s.targeted.nextDue(); !due.Equal(endedAt.Add(5 * time.Second)) {
+		t.Fatalf("first targeted fetch due at %s, want 5s after the event (%s)", due, endedAt.Add(5*time.Second))
+	}
+
+	steps := []struct {
+		at      time.Duration // after the event
+		outcome string
+		counted int64
+	}{
+		{5 * time.Second, outcomeNotYet, 0},
+		{30 * time.Second, outcomeNotYet, 0},
+		{90 * time.Second, outcomeNotYet, 0},
+		{210 * time.Second, outcomeCounted, 1},
+	}
+	for i, st := range steps {
+		r.advance(endedAt.Add(st.at).Sub(r.env.clock.Now()))
+		waitFor(t, "targeted fetch "+st.outcome, func() bool { return r.allFetches() == i+1 })
+		if got := r.fetches(st.outcome); got < 1 {
+			t.Errorf("after %s: no %s fetch", st.at, st.outcome)
+		}
+		if got := r.counted(host, "scheduled") - before; got != st.counted {
+			t.Errorf("after %s: counter moved by %d, want %d", st.at, got, st.counted)
+		}
+	}
+	if n := r.env.fake.UserReportCalls(host) - calls; n != len(steps) {
+		t.Errorf("%d report calls for the host, want %d", n, len(steps))
+	}
+	if n, sum := r.histogram(); n != 1 || sum != 210 {
+		t.Errorf("zoom_event_to_count_seconds: %d observations summing %vs, want one of 210s", n, sum)
+	}
+
+	// The same event over both transports (a webhook retried, or sent
+	// beside the WebSocket): nothing more to fetch or count.
+	ended := r.all[len(r.all)-1]
+	if ended.Name != zoom.EventMeetingEnded {
+		t.Fatalf("last event is %s", ended.Name)
+	}
+	for _, tr := range []string{zoom.TransportWebhook, zoom.TransportWebSocket} {
+		r.s.HandleEvent(tr, ended)
+	}
+	if n := r.pendingTargeted(); n != 0 {
+		t.Errorf("%d targeted fetches scheduled by a duplicate event", n)
+	}
+	r.s.Refresh(context.Background())
+	if got := r.counted(host, "scheduled") - before; got != 1 {
+		t.Errorf("after a duplicate event and a refresh the counter moved by %d, want 1", got)
+	}
+	if problems, err := testutil.GatherAndLint(r.reg); err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+}
+
+// A meeting still missing from the report 30 minutes after its end is given
+// up after the last try and left dirty: the next refresh cycle counts it,
+// once, and the histogram sees it then.
+func TestTargetedFetchGivesUpAfterTheLimit(t *testing.T) {
+	t.Parallel()
+	r := newEventRig(t, zoomfake.Options{Seed: 132, Users: 6, ReportLag: 45 * time.Minute}, nil)
+	r.run()
+	host := r.env.fake.Users()[3].ID
+	before := r.counted(host, "scheduled")
+	calls := r.env.fake.UserReportCalls(host)
+	uuid := r.meeting(host, 2, 2)
+	r.advance(5 * time.Minute)
+	r.end(uuid)
+	endedAt := r.env.clock.Now()
+	r.deliver(zoom.TransportWebhook)
+
+	for i, at := range targetedSchedule {
+		r.advance(endedAt.Add(at).Sub(r.env.clock.Now()))
+		waitFor(t, "a targeted fetch", func() bool { return r.allFetches() == i+1 })
+	}
+	if got, want := r.fetches(outcomeNotYet), len(targetedSchedule)-1; got != want {
+		t.Errorf("%d not_yet_in_report fetches, want %d", got, want)
+	}
+	if got := r.fetches(outcomeGivenUp); got != 1 {
+		t.Errorf("%d given_up fetches, want 1", got)
+	}
+	if n := r.env.fake.UserReportCalls(host) - calls; n != len(targetedSchedule) {
+		t.Errorf("%d report calls, want %d", n, len(targetedSchedule))
+	}
+	r.advance(time.Hour) // the last try was at 30 minutes: nothing more is due
+	if due := r.s.targeted.nextDue(); !due.IsZero() {
+		t.Errorf("a targeted fetch is still due at %s after giving up", due)
+	}
+	r.s.refreshing.Lock()
+	dirty := r.s.users[host].dirty[monthKey(endedAt)]
+	r.s.refreshing.Unlock()
+	if !dirty {
+		t.Error("the month is not left dirty for the refresh cycles")
+	}
+
+	r.s.Refresh(context.Background()) // the normal path: the report has it now
+	if got := r.counted(host, "scheduled") - before; got != 1 {
+		t.Errorf("after the refresh the counter moved by %d, want 1", got)
+	}
+	if n, sum := r.histogram(); n != 1 || sum < float64(45*60) {
+		t.Errorf("zoom_event_to_count_seconds: %d observations summing %vs, want one over the 45-minute lag", n, sum)
+	}
+	if n := r.pendingTargeted(); n != 0 {
+		t.Errorf("%d targeted entries left once counted", n)
+	}
+}
+
+// A targeted fetch that fails is tried again and does not mark the user
+// failed: the user's health is the refresh cycles' to tell.
+func TestTargetedFetchFailureIsRetried(t *testing.T) {
+	t.Parallel()
+	r := newEventRig(t, zoomfake.Options{Seed: 133, Users: 6}, nil)
+	r.run()
+	host := r.env.fake.Users()[1].ID
+	before := r.counted(host, "scheduled")
+	uuid := r.meeting(host, 2, 1)
+	r.advance(20 * time.Minute)
+	r.end(uuid)
+	r.deliver(zoom.TransportWebSocket)
+	// Every attempt of the client (one and its three retries) fails.
+	r.env.fake.InjectFault(zoomfake.Fault{Kind: zoomfake.FaultServerError, Status: 503, Count: 4, Path: "/v2/report/users/" + host + "/meetings"})
+
+	r.advance(30 * time.Second)
+	waitFor(t, "the failed fetch", func() bool { return r.fetches(outcomeFailed) == 1 })
+	for _, u := range r.s.Snapshot().Users {
+		if u.ID == host && u.LastError != "" {
+			t.Errorf("a failed targeted fetch marked the user failed: %s", u.LastError)
+		}
+	}
+	r.advance(time.Minute)
+	waitFor(t, "the retry", func() bool { return r.fetches(outcomeCounted) == 1 })
+	if got := r.counted(host, "scheduled") - before; got != 1 {
+		t.Errorf("counter moved by %d, want 1", got)
+	}
+}
+
+// Events for hosts this exporter does not track fetch nothing and show in no
+// live gauge: a user not configured, a user of another shard, a host
+// outside the account.
+func TestEventsOfUntrackedHostsAreIgnored(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		tweak func(c *ScraperConfig, users []zoomfake.User)
+		host  func(users []zoomfake.User) string
+	}{
+		{"not configured",
+			func(c *ScraperConfig, users []zoomfake.User) { c.Users = []string{users[0].ID, users[1].Email} },
+			func(users []zoomfake.User) string { return users[2].ID }},
+		{"another shard",
+			func(c *ScraperConfig, users []zoomfake.User) {
+				c.Owns = func(key string) bool { return key != users[2].ID }
+			},
+			func(users []zoomfake.User) string { return users[2].ID }},
+		{"outside the account",
+			func(*ScraperConfig, []zoomfake.User) {},
+			func([]zoomfake.User) string { return "OutsideHost0000000000A" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newEventRig(t, zoomfake.Options{Seed: 134, Users: 6}, tt.tweak)
+			r.run()
+			users := r.env.fake.Users()
+			host := tt.host(users)
+			calls := r.env.fake.UserReportCalls(host)
+			uuid := r.meeting(host, 2, 3)
+			r.deliver(zoom.TransportWebSocket)
+			live := r.s.Snapshot().Live
+			if !live.Known {
+				t.Fatal("live state unknown although events flow")
+			}
+			for typ, n := range live.Meetings {
+				if n != 0 || live.Participants[typ] != 0 {
+					t.Errorf("%s: %d meetings, %d participants in progress, want none", typ, n, live.Participants[typ])
+				}
+			}
+			r.advance(10 * time.Minute)
+			r.end(uuid)
+			r.deliver(zoom.TransportWebSocket)
+			if n := r.pendingTargeted(); n != 0 {
+				t.Fatalf("%d targeted fetches scheduled for an untracked host", n)
+			}
+			for _, at := range targetedSchedule {
+				r.advance(at)
+			}
+			r.s.refreshing.Lock() // the targeted loop is idle between fetches
+			r.s.refreshing.Unlock()
+			if n := r.env.fake.UserReportCalls(host) - calls; n != 0 {
+				t.Errorf("%d report calls for an untracked host", n)
+			}
+			if n := r.allFetches(); n != 0 {
+				t.Errorf("%d targeted fetches", n)
+			}
+		})
+	}
+}
+
+// Type past lists meetings of two or more participants: the end of a
+// meeting seen whole with its host alone fetches nothing; one with a guest
+// is fetched.
+func TestSoloMeetingEndFetchesNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		guests int
+		want   int // targeted entries after the end
+	}{
+		{"host alone", 0, 0},
+		{"host and a guest", 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newEventRig(t, zoomfake.Options{Seed: 135, Users: 6}, nil)
+			r.run()
+			host := r.env.fake.Users()[1].ID
+			uuid := r.meeting(host, 2, tt.guests)
+			r.advance(5 * time.Minute)
+			r.end(uuid)
+			r.deliver(zoom.TransportWebSocket)
+			if n := r.pendingTargeted(); n != tt.want {
+				t.Errorf("%d targeted fetches scheduled, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
+// The first try follows the report lag the last meetings showed: with a
+// steady lag of 3 minutes the first meeting takes the tries at 30 s, 90 s
+// and 210 s, and the next ones take one or two, each still counted at the
+// first try after the lag.
+func TestTargetedFetchLearnsTheReportLag(t *testing.T) {
+	t.Parallel()
+	const lag = 3 * time.Minute
+	r := newEventRig(t, zoomfake.Options{Seed: 136, Users: 6, ReportLag: lag}, nil)
+	r.run()
+	host := r.env.fake.Users()[4].ID
+	before := r.counted(host, "scheduled")
+	// The first try at or after the lag: where every meeting is found.
+	found := 0
+	for targetedSchedule[found] < lag {
+		found++
+	}
+	const meetings = 9
+	var tries []int
+	for i := range meetings {
+		uuid := r.meeting(host, 2, 1)
+		r.advance(10 * time.Minute)
+		r.end(uuid)
+		r.deliver(zoom.TransportWebSocket)
+		n := 0
+		for due := r.s.targeted.nextDue(); !due.IsZero(); due = r.s.targeted.nextDue() {
+			done := r.allFetches() + 1
+			r.advance(due.Sub(r.env.clock.Now()))
+			waitFor(t, "a targeted fetch", func() bool { return r.allFetches() == done })
+			n++
+		}
+		tries = append(tries, n)
+		if got := r.counted(host, "scheduled") - before; got != int64(i+1) {
+			t.Fatalf("meeting %d: counter moved by %d, want %d", i+1, got, i+1)
+		}
+	}
+	if tries[0] != found+1 {
+		t.Errorf("the first meeting took %d tries, want %d", tries[0], found+1)
+	}
+	later := 0
+	for _, n := range tries[1:] {
+		later += n
+	}
+	if limit := (meetings - 1) * 3 / 2; later > limit {
+		t.Errorf("tries per meeting %v: %d after the first, want at most %d", tries, later, limit)
+	}
+	if n, sum := r.histogram(); n != meetings || sum != float64(meetings)*targetedSchedule[found].Seconds() {
+		t.Errorf("zoom_event_to_count_seconds: %d observations summing %vs, want %d at %v", n, sum, meetings, targetedSchedule[found])
+	}
+	t.Logf("tries per meeting: %v", tries)
+}
