@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -26,6 +28,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	yamlv2 "go.yaml.in/yaml/v2"
 
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/config"
@@ -90,6 +93,12 @@ func run() int {
 					Envar("ZOOM_EXPORTER_WEB_DISABLE_EXPORTER_METRICS").Bool()
 		maxRequests = app.Flag("web.max-requests", "Maximum number of parallel scrape requests. Use 0 to disable.").
 				Envar("ZOOM_EXPORTER_WEB_MAX_REQUESTS").Default("40").Int()
+		webhookPath = app.Flag("web.webhook-path", "Path that takes Zoom's signed webhook POSTs, when a webhook secret token is given.").
+				Envar("ZOOM_EXPORTER_WEB_WEBHOOK_PATH").Default(statuspage.DefaultWebhookPath).String()
+		webhookListen = app.Flag("web.webhook-listen-address", "Address of a listener of its own for the webhook path, and nothing else: "+
+			"TLS as --web.config.file sets it, without its basic auth, which Zoom cannot send. Required with basic auth; "+
+			"without it, the webhook is served beside the metrics.").
+			PlaceHolder("ADDRESS").Envar("ZOOM_EXPORTER_WEB_WEBHOOK_LISTEN_ADDRESS").String()
 	)
 	logConfig := logging.AddFlags(app)
 	kingpin.Parse()
@@ -107,7 +116,10 @@ func run() int {
 	if err == nil {
 		limits, budget, quotaErr = shardQuota(cfg, *shard, *totalShards)
 	}
-	pathErr := statuspage.ValidateTelemetryPath(*metricsPath)
+	pathErr := errors.Join(statuspage.ValidateTelemetryPath(*metricsPath), statuspage.ValidateWebhookPath(*webhookPath, *metricsPath))
+	if err == nil {
+		pathErr = errors.Join(pathErr, checkWebhookListener(cfg, *webhookListen, *toolkitFlags.WebConfigFile))
+	}
 	if configFlags.CheckOnly() {
 		return checkConfig(errors.Join(err, quotaErr, pathErr), *toolkitFlags.WebConfigFile)
 	}
@@ -158,6 +170,7 @@ func run() int {
 		cfg.Zoom.APIURL, cfg.Zoom.TokenURL = account.APIURL, account.TokenURL
 		cfg.Zoom.AccountID, cfg.Zoom.ClientID = account.AccountID, account.ClientID
 		cfg.Zoom.ClientSecret = config.Secret(account.ClientSecret)
+		cfg.Zoom.EventsWebSocketURL = account.WebSocketURL // the demo's meetings go live over events
 	}
 
 	reg := prometheus.NewRegistry()
@@ -211,22 +224,71 @@ func run() int {
 	}()
 	level.Info(logger).Log("msg", "Store opened", "path", st.Path())
 
+	// Zoom events, when a transport is configured, reach the scraper
+	// through feed, which also tells it whether they flow.
+	feed := &eventFeed{now: now, window: time.Duration(cfg.Scrape.SweepInterval), webhookPath: *webhookPath}
+	var eventsFlowing func() (bool, time.Time)
+	if cfg.Zoom.EventsWebSocketURL != "" || cfg.Zoom.WebhookSecretToken != "" {
+		eventsFlowing = feed.Flowing
+	}
 	scraper, err := scrape.NewScraper(scrape.ScraperConfig{
-		Client:       client,
-		Users:        cfg.Zoom.Users,
-		Interval:     time.Duration(cfg.Scrape.Interval),
-		GracePeriod:  time.Duration(cfg.Scrape.GracePeriod),
-		ReportType:   cfg.Scrape.ReportType,
-		Concurrency:  cfg.Scrape.Concurrency,
-		FullInterval: time.Duration(cfg.Scrape.FullInterval),
-		Now:          now,
-		Logger:       log.With(logger, "component", "scraper"),
-		Store:        st,
-		Owns:         func(key string) bool { return scrape.ShardOf(key, *totalShards) == *shard },
+		Client:        client,
+		Users:         cfg.Zoom.Users,
+		Interval:      time.Duration(cfg.Scrape.Interval),
+		GracePeriod:   time.Duration(cfg.Scrape.GracePeriod),
+		ReportType:    cfg.Scrape.ReportType,
+		Concurrency:   cfg.Scrape.Concurrency,
+		FullInterval:  time.Duration(cfg.Scrape.FullInterval),
+		Now:           now,
+		Logger:        log.With(logger, "component", "scraper"),
+		Store:         st,
+		Owns:          func(key string) bool { return scrape.ShardOf(key, *totalShards) == *shard },
+		EventsFlowing: eventsFlowing,
+		SweepInterval: time.Duration(cfg.Scrape.SweepInterval),
+		Registerer:    reg,
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)
 		return 1
+	}
+	feed.scraper = scraper
+	eventMetrics := zoom.NewEventMetrics(reg)
+	if cfg.Zoom.EventsWebSocketURL != "" {
+		feed.stream, err = zoom.NewEventStream(zoom.EventStreamConfig{
+			URL:       cfg.Zoom.EventsWebSocketURL,
+			Tokens:    client, // the REST client's token cache: one token for both
+			Handler:   feed,
+			AccountID: cfg.Zoom.AccountID,
+			Now:       now,
+			Logger:    log.With(logger, "component", "event_stream"),
+			Metrics:   eventMetrics,
+			LogEvery:  time.Duration(cfg.Scrape.Interval),
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot set up the Zoom event WebSocket", "err", err)
+			return 1
+		}
+		level.Info(logger).Log("msg", "Zoom events over a WebSocket", "url", feed.stream.Status().URL)
+	}
+	if cfg.Zoom.WebhookSecretToken != "" {
+		feed.webhook, err = zoom.NewWebhookHandler(zoom.WebhookConfig{
+			SecretToken: string(cfg.Zoom.WebhookSecretToken),
+			AccountID:   cfg.Zoom.AccountID,
+			Handler:     feed,
+			Now:         now,
+			Logger:      log.With(logger, "component", "webhook"),
+			Metrics:     eventMetrics,
+			LogEvery:    time.Duration(cfg.Scrape.Interval),
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot set up the Zoom webhook", "err", err)
+			return 1
+		}
+		where := "beside the metrics"
+		if *webhookListen != "" {
+			where = *webhookListen
+		}
+		level.Info(logger).Log("msg", "Zoom events by webhook", "path", *webhookPath, "listener", where)
 	}
 	// An empty salt counts as none given (examples/systemd says so): the
 	// account id salts the hash then, never an empty string.
@@ -235,6 +297,10 @@ func run() int {
 		salt = cfg.Zoom.AccountID
 	}
 	collectorOpts.HashSalt = salt
+	// Live gauges change with every Zoom event: served apart from the usage
+	// metrics, whose gathered copy is kept per refresh.
+	collectorOpts.SeparateLive = true
+	reg.MustRegister(collector.NewLiveCollector(scraper))
 	exporter, err := collector.New(scraper, *collectorOpts)
 	if err != nil {
 		level.Error(logger).Log("msg", "Invalid collector configuration", "err", err)
@@ -268,7 +334,7 @@ func run() int {
 	mux.Handle(statuspage.PathHealthy, statuspage.ReadOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })))
 	mux.Handle(statuspage.PathReady, statuspage.Readiness(scraper))
 	// /status names users as /metrics does (--collector.user-label), never more.
-	mux.Handle(statuspage.PathStatus, statuspage.New(statusSource{scraper, client}, time.Duration(cfg.Scrape.Interval),
+	mux.Handle(statuspage.PathStatus, statuspage.New(statusSource{scraper, client, feed}, time.Duration(cfg.Scrape.Interval),
 		statuspage.Users{Mode: collectorOpts.UserLabel, Label: exporter.UserLabelValue}))
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "Zoom Exporter",
@@ -287,6 +353,17 @@ func run() int {
 		return 1
 	}
 	mux.Handle("/{$}", statuspage.ReadOnly(landing)) // "/" only: other paths are 404
+	// The webhook takes POSTs (the handler refuses, and counts, any other
+	// method), here or on its own listener.
+	var webhookServer *http.Server
+	if feed.webhook != nil {
+		if *webhookListen == "" {
+			mux.Handle(*webhookPath, feed.webhook)
+		} else if webhookServer, err = newWebhookServer(*webhookPath, feed.webhook, *toolkitFlags.WebConfigFile); err != nil {
+			level.Error(logger).Log("msg", "Cannot set up the webhook listener", "err", err)
+			return 1
+		}
+	}
 
 	server := &http.Server{
 		Handler:           mux,
@@ -304,40 +381,70 @@ func run() int {
 		listeningOnce.Do(func() { close(listening) })
 		return context.Background()
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() {
 		serveErr <- web.ListenAndServe(server, toolkitFlags, logging.Slog(os.Stderr, logConfig))
 	}()
-	scraperDone := make(chan struct{})
+	if webhookServer != nil {
+		ln, err := net.Listen("tcp", *webhookListen)
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot serve the webhook", "err", err)
+			return 1
+		}
+		level.Info(logger).Log("msg", "Webhook listening", "address", ln.Addr().String(), "tls", webhookServer.TLSConfig != nil)
+		go func() {
+			var err error
+			if webhookServer.TLSConfig != nil {
+				err = webhookServer.ServeTLS(ln, "", "")
+			} else {
+				err = webhookServer.Serve(ln)
+			}
+			serveErr <- fmt.Errorf("webhook listener: %w", err)
+		}()
+	}
+	// The scraper and the event transports: they all end with ctx, and the
+	// store closes only once they have (an event may update the counters).
+	var running sync.WaitGroup
 	select {
 	case err := <-serveErr:
 		level.Error(logger).Log("msg", "Cannot serve HTTP", "err", err)
 		return 1
-	case <-ctx.Done():
-		close(scraperDone) // stopped before it started
+	case <-ctx.Done(): // stopped before anything started
 	case <-listening:
-		go func() {
-			scraper.Run(ctx)
-			close(scraperDone)
-		}()
+		running.Go(func() { scraper.Run(ctx) })
+		if feed.stream != nil {
+			running.Go(func() { feed.stream.Run(ctx) })
+		}
+		if feed.webhook != nil {
+			running.Go(func() { feed.webhook.Run(ctx) })
+		}
 	}
 
 	select {
 	case err := <-serveErr:
 		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
 		stop()
-		<-scraperDone // let a refresh in flight end before the store closes
+		running.Wait() // let a refresh in flight end before the store closes
 		return 1
 	case <-ctx.Done():
 	}
 	level.Info(logger).Log("msg", "Shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		level.Error(logger).Log("msg", "HTTP server shutdown", "err", err)
+	failed := false
+	for _, srv := range []*http.Server{server, webhookServer} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			level.Error(logger).Log("msg", "HTTP server shutdown", "err", err)
+			failed = true
+		}
+	}
+	running.Wait() // the refresh in flight has stopped: the store can close
+	if failed {
 		return 1
 	}
-	<-scraperDone // the refresh in flight has stopped: the store can close
 	return 0
 }
 
@@ -408,12 +515,16 @@ func versionFromBuildInfo(bi *debug.BuildInfo) {
 	}
 }
 
-// statusSource gives the status page the scraper's snapshots and the
-// client's budget and token state (never the token).
+// statusSource gives the status page the scraper's snapshots, the
+// client's budget and token state (never the token), and the event
+// transports' state.
 type statusSource struct {
 	*scrape.Scraper
 	client *zoom.Client
+	feed   *eventFeed
 }
+
+func (s statusSource) EventTransports() []statuspage.EventTransport { return s.feed.Transports() }
 
 func (s statusSource) Budget() zoom.BudgetState                    { return s.client.Budget() }
 func (s statusSource) TokenState() (valid bool, expires time.Time) { return s.client.TokenState() }
@@ -425,3 +536,187 @@ type stdlogger struct{ logger log.Logger }
 func (l stdlogger) Println(v ...any) { level.Error(l.logger).Log("msg", fmt.Sprint(v...)) }
 
 func stdlog(logger log.Logger) promhttp.Logger { return stdlogger{logger} }
+
+// eventFeed hands the Zoom events of both transports to the scraper, and
+// tells it whether they flow (ScraperConfig.EventsFlowing): the WebSocket
+// while it is connected, since its connection; the webhook, which has no
+// connection, while an event arrived within the sweep interval, since the
+// first event after the last silence longer than that.
+type eventFeed struct {
+	scraper     *scrape.Scraper      // set before any transport runs
+	stream      *zoom.EventStream    // nil without a WebSocket URL
+	webhook     *zoom.WebhookHandler // nil without a webhook secret token
+	now         func() time.Time
+	window      time.Duration // the sweep interval
+	webhookPath string
+
+	mu                  sync.Mutex
+	hookSince, hookLast time.Time // webhook: first event after the last gap, last event
+	streamLast          time.Time
+}
+
+// HandleEvent notes when the event arrived, then hands it to the scraper.
+func (f *eventFeed) HandleEvent(transport string, e zoom.Event) {
+	t := f.now()
+	f.mu.Lock()
+	switch transport {
+	case zoom.TransportWebhook:
+		if f.hookLast.IsZero() || t.Sub(f.hookLast) > f.window {
+			f.hookSince = t
+		}
+		f.hookLast = t
+	case zoom.TransportWebSocket:
+		f.streamLast = t
+	}
+	f.mu.Unlock()
+	f.scraper.HandleEvent(transport, e)
+}
+
+// Flowing implements ScraperConfig.EventsFlowing.
+func (f *eventFeed) Flowing() (bool, time.Time) {
+	if f.stream != nil {
+		if st := f.stream.Status(); st.Connected && !st.ConnectedSince.IsZero() {
+			return true, st.ConnectedSince
+		}
+	}
+	if ok, since := f.webhookFlowing(); ok {
+		return true, since
+	}
+	return false, time.Time{}
+}
+
+func (f *eventFeed) webhookFlowing() (bool, time.Time) {
+	if f.webhook == nil {
+		return false, time.Time{}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hookLast.IsZero() || f.now().Sub(f.hookLast) > f.window {
+		return false, time.Time{}
+	}
+	return true, f.hookSince
+}
+
+// Transports describes the configured transports for the status page.
+func (f *eventFeed) Transports() []statuspage.EventTransport {
+	var out []statuspage.EventTransport
+	if f.stream != nil {
+		st := f.stream.Status()
+		f.mu.Lock()
+		last := f.streamLast
+		f.mu.Unlock()
+		out = append(out, statuspage.EventTransport{
+			Name: "WebSocket", Endpoint: st.URL, Flowing: st.Connected, Since: st.ConnectedSince,
+			LastEvent: last, LastError: st.LastError, Reconnects: st.Reconnects,
+		})
+	}
+	if f.webhook != nil {
+		ok, since := f.webhookFlowing()
+		f.mu.Lock()
+		last := f.hookLast
+		f.mu.Unlock()
+		out = append(out, statuspage.EventTransport{
+			Name: "Webhook", Endpoint: f.webhookPath, Flowing: ok, Since: since, LastEvent: last, Reconnects: -1,
+		})
+	}
+	return out
+}
+
+// checkWebhookListener checks how the webhook is served. Zoom signs its
+// webhooks and cannot send our basic auth: with basic_auth_users in
+// --web.config.file, the webhook needs its own listener, where only it is
+// served, without basic auth; everything else stays behind basic auth.
+func checkWebhookListener(cfg *config.Config, listenAddr, webConfigFile string) error {
+	hook := cfg.Zoom.WebhookSecretToken != ""
+	switch {
+	case listenAddr != "" && !hook:
+		return errors.New("--web.webhook-listen-address is set, but no webhook secret token is given (ZOOM_WEBHOOK_SECRET_TOKEN, " +
+			"--zoom.webhook-secret-token-file, or zoom.webhook_secret_token in the config file): the listener would serve nothing")
+	case listenAddr != "":
+		if _, _, err := net.SplitHostPort(listenAddr); err != nil {
+			return fmt.Errorf("--web.webhook-listen-address %q: %v; write it like :9866 or 127.0.0.1:9866", listenAddr, err)
+		}
+	case hook && webConfigFile != "":
+		c, err := readWebConfig(webConfigFile)
+		if err == nil && len(c.Users) > 0 {
+			return fmt.Errorf("--web.config.file %s sets basic_auth_users, which Zoom's webhook requests do not carry: "+
+				"serve the webhook on a listener of its own with --web.webhook-listen-address (TLS as the web config sets it, "+
+				"without basic auth; everything else stays behind basic auth)", webConfigFile)
+		}
+	}
+	return nil
+}
+
+// readWebConfig reads --web.config.file as exporter-toolkit does (its
+// defaults, strict YAML, paths relative to the file).
+func readWebConfig(path string) (*web.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &web.Config{
+		TLSConfig:  web.TLSConfig{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13},
+		HTTPConfig: web.HTTPConfig{HTTP2: true},
+	}
+	if err := yamlv2.UnmarshalStrict(data, c); err != nil {
+		return nil, err
+	}
+	c.TLSConfig.SetDirectory(filepath.Dir(path))
+	return c, nil
+}
+
+// newWebhookServer is the webhook's own server (--web.webhook-listen-address):
+// the webhook path and nothing else, with the TLS and headers of the web
+// config file, if any, and never its basic auth.
+func newWebhookServer(path string, h http.Handler, webConfigFile string) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: serverReadHeaderTimeout,
+		ReadTimeout:       serverReadTimeout,
+		WriteTimeout:      serverWriteTimeout,
+		IdleTimeout:       serverIdleTimeout,
+	}
+	if webConfigFile == "" {
+		return srv, nil
+	}
+	c, err := readWebConfig(webConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("--web.config.file %s: %w", webConfigFile, err)
+	}
+	if headers := c.HTTPConfig.Header; len(headers) > 0 {
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for k, v := range headers {
+				w.Header().Set(k, v)
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
+	if !c.TLSConfig.IsEnabled() {
+		return srv, nil
+	}
+	tlsConfig, err := web.ConfigToTLSConfig(&c.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--web.config.file %s: %w", webConfigFile, err)
+	}
+	// Certificates are read again for each connection, as exporter-toolkit
+	// does, so that renewed ones are served without a restart. Zoom's small
+	// POSTs need no HTTP/2.
+	tlsConfig.NextProtos = []string{"http/1.1"}
+	tlsConfig.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := readWebConfig(webConfigFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := web.ConfigToTLSConfig(&c.TLSConfig)
+		if err != nil {
+			return nil, err
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		return cfg, nil
+	}
+	srv.TLSConfig = tlsConfig
+	srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	return srv, nil
+}

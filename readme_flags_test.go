@@ -417,10 +417,12 @@ func TestREADMEConfigFileCoversFlags(t *testing.T) {
 		}
 	}
 
-	// The example as written is valid (its secret file next to it).
+	// The example as written is valid (its secret files next to it).
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "secret.txt"), []byte("not-a-real-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"secret.txt", "webhook-secret.txt"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("not-a-real-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	writeConfig := func(name, content string) {
 		t.Helper()

@@ -51,7 +51,20 @@ func TestREADMEMetricsReference(t *testing.T) {
 	t.Parallel()
 	reg := &recordingRegisterer{}
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"), scrape.NewShardCollector(0, 1))
-	if _, err := zoom.NewClient(zoom.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg}); err != nil {
+	client, err := zoom.NewClient(zoom.ClientConfig{APIURL: "http://127.0.0.1:1/v2", Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both event transports, which register their metrics when created,
+	// and the scraper's event path.
+	events, ignore := zoom.NewEventMetrics(reg), zoom.EventHandlerFunc(func(string, zoom.Event) {})
+	if _, err := zoom.NewWebhookHandler(zoom.WebhookConfig{SecretToken: "x", Handler: ignore, Metrics: events}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zoom.NewEventStream(zoom.EventStreamConfig{URL: "wss://ws.zoom.us/ws", Tokens: client, Handler: ignore, Metrics: events}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Registerer: reg}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(t.TempDir(), reg)

@@ -42,6 +42,7 @@ const (
 	defaultStoragePath    = "data/"
 	defaultDailyBudget    = "0"
 	defaultFullInterval   = "6h"
+	defaultSweepInterval  = "1h"
 )
 
 // Limits enforced by validation.
@@ -56,6 +57,10 @@ const (
 
 // DemoInterval is the refresh interval of --demo when none is given.
 const DemoInterval = model.Duration(15 * time.Second)
+
+// DemoSweepInterval is the sweep interval of --demo when none is given: the
+// simulated account adds meetings no event announces, so show them soon.
+const DemoSweepInterval = model.Duration(time.Minute)
 
 // planDailyQuota is each plan's daily Heavy quota (zoom-api.md section 4).
 var planDailyQuota = map[string]int{PlanPro: 30000, PlanBusiness: 60000}
@@ -92,6 +97,15 @@ type ZoomConfig struct {
 	// DailyBudget is the Heavy calls a day the exporter may spend; 0 means
 	// half the plan's daily quota.
 	DailyBudget int `yaml:"daily_budget"`
+	// EventsWebSocketURL is the endpoint URL of the app's WebSocket event
+	// subscription (wss://ws.zoom.us/ws?subscriptionId=...), without a
+	// token; "" means no WebSocket.
+	EventsWebSocketURL string `yaml:"events_websocket_url,omitempty"`
+	// WebhookSecretToken is the Secret Token of the app's webhook event
+	// subscription, whichever source it came from; "" means no webhook.
+	WebhookSecretToken Secret `yaml:"webhook_secret_token,omitempty"`
+	// WebhookSecretTokenFile is the file the token was read from, if any.
+	WebhookSecretTokenFile string `yaml:"webhook_secret_token_file,omitempty"`
 }
 
 // ScrapeConfig is how the background refresh loop runs.
@@ -103,6 +117,9 @@ type ScrapeConfig struct {
 	// FullInterval is how often every user is fetched whatever the hosts
 	// report says.
 	FullInterval model.Duration `yaml:"full_interval"`
+	// SweepInterval is how often the hosts report is swept while Zoom
+	// events flow: the sweeps then only catch what the events missed.
+	SweepInterval model.Duration `yaml:"sweep_interval"`
 }
 
 // StorageConfig is where counters are kept across restarts.
@@ -127,11 +144,12 @@ func Default() Config {
 			DailyBudget:    mustInt(defaultDailyBudget),
 		},
 		Scrape: ScrapeConfig{
-			Interval:     mustDuration(defaultInterval),
-			GracePeriod:  mustDuration(defaultGracePeriod),
-			ReportType:   defaultReportType,
-			Concurrency:  mustInt(defaultConcurrency),
-			FullInterval: mustDuration(defaultFullInterval),
+			Interval:      mustDuration(defaultInterval),
+			GracePeriod:   mustDuration(defaultGracePeriod),
+			ReportType:    defaultReportType,
+			Concurrency:   mustInt(defaultConcurrency),
+			FullInterval:  mustDuration(defaultFullInterval),
+			SweepInterval: mustDuration(defaultSweepInterval),
 		},
 		Storage: StorageConfig{Path: defaultStoragePath},
 	}

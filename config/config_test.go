@@ -112,6 +112,14 @@ var badFixtures = map[string][]string{
 	"duplicate-key.bad.yml":          {`duplicate-key.bad.yml line 3: mapping key "plan" already defined at line 2`},
 	"syntax-error.bad.yml":           {`config file testdata/syntax-error.bad.yml line 1: did not find expected`},
 	"two-documents.bad.yml":          {`two-documents.bad.yml line 3: a second YAML document; the file must hold only one`},
+	"both-webhook-token-and-file.bad.yml": {`zoom.webhook_secret_token and zoom.webhook_secret_token_file: both given, by ` +
+		`config file testdata/both-webhook-token-and-file.bad.yml line 2 and config file testdata/both-webhook-token-and-file.bad.yml line 3; use one`},
+	"webhook-token-is-list.bad.yml": {`zoom.webhook_secret_token: must be a string, not a list (from config file testdata/webhook-token-is-list.bad.yml line 3)`},
+	"websocket-url-http.bad.yml": {`zoom.events_websocket_url: "https://ws.zoom.us/ws?...": must be a wss:// URL, such as wss://ws.zoom.us/ws?subscriptionId=... ` +
+		`from the app's event subscription (from config file testdata/websocket-url-http.bad.yml line 2)`},
+	"websocket-url-with-token.bad.yml": {`zoom.events_websocket_url: "wss://ws.zoom.us/ws?...": must not carry an access_token: the exporter appends a fresh one`},
+	"websocket-url-ws-remote.bad.yml":  {`zoom.events_websocket_url: "ws://ws.zoom.us/ws?...": ws:// (unencrypted) is allowed only on a loopback host; Zoom's endpoint is wss://`},
+	"sweep-below-interval.bad.yml":     {`scrape.sweep_interval: "5m": must be at least 10m (from config file testdata/sweep-below-interval.bad.yml line 3)`},
 	"several-problems.bad.yml": {
 		`zoom.plan: "free": must be one of pro, business`,
 		`zoom.max_retries: -2: must be between 0 and 10`,
@@ -227,6 +235,9 @@ func TestFullFixture(t *testing.T) {
 			RequestTimeout: model.Duration(90 * time.Second),
 			MaxRetries:     0, // the file overrides the default 3 with a zero
 			DailyBudget:    40000,
+
+			EventsWebSocketURL: "wss://ws.zoom.us/ws?subscriptionId=AbCdEfGhIjKlMnOpQrStUv",
+			WebhookSecretToken: "not-a-real-webhook-token",
 		},
 		Scrape: ScrapeConfig{
 			Interval:     model.Duration(time.Hour),
@@ -234,6 +245,8 @@ func TestFullFixture(t *testing.T) {
 			ReportType:   ReportTypePastJoined,
 			Concurrency:  64,
 			FullInterval: model.Duration(12 * time.Hour),
+
+			SweepInterval: model.Duration(3 * time.Hour),
 		},
 		Storage: StorageConfig{
 			Path:           "/var/lib/zoom_exporter",
@@ -260,6 +273,12 @@ func TestSecretFileFixture(t *testing.T) {
 	if got, want := cfg.Zoom.ClientSecretFile, filepath.Join("testdata", "secret.txt"); got != want {
 		t.Errorf("secret file = %q, want %q (relative to the config file)", got, want)
 	}
+	if got, want := string(cfg.Zoom.WebhookSecretToken), "not-a-real-webhook-token-from-file"; got != want {
+		t.Errorf("webhook secret token = %q, want %q (trimmed)", got, want)
+	}
+	if got, want := cfg.Zoom.WebhookSecretTokenFile, filepath.Join("testdata", "webhook-secret.txt"); got != want {
+		t.Errorf("webhook secret token file = %q, want %q (relative to the config file)", got, want)
+	}
 }
 
 func assertConfig(t *testing.T, got, want *Config) {
@@ -268,8 +287,12 @@ func assertConfig(t *testing.T, got, want *Config) {
 	if got.Zoom.ClientSecret != want.Zoom.ClientSecret {
 		t.Errorf("client secret differs")
 	}
+	if got.Zoom.WebhookSecretToken != want.Zoom.WebhookSecretToken {
+		t.Errorf("webhook secret token differs")
+	}
 	g, w := *got, *want
 	g.Zoom.ClientSecret, w.Zoom.ClientSecret = "", ""
+	g.Zoom.WebhookSecretToken, w.Zoom.WebhookSecretToken = "", ""
 	if gs, ws := fmt.Sprintf("%#v", g), fmt.Sprintf("%#v", w); gs != ws {
 		t.Errorf("config:\n got %s\nwant %s", gs, ws)
 	}
@@ -331,6 +354,10 @@ func TestFlags(t *testing.T) {
 		"storage.discard-foreign": {"ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN", ""},
 		"zoom.daily-budget":       {"ZOOM_DAILY_BUDGET", "0"},
 		"scrape.full-interval":    {"ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL", "6h"},
+
+		"zoom.events-websocket-url":      {"ZOOM_EVENTS_WEBSOCKET_URL", ""},
+		"zoom.webhook-secret-token-file": {"ZOOM_WEBHOOK_SECRET_TOKEN_FILE", ""},
+		"scrape.sweep-interval":          {"ZOOM_EXPORTER_SCRAPE_SWEEP_INTERVAL", "1h"},
 	}
 	got := map[string]bool{}
 	for _, fl := range app.Model().Flags {
@@ -409,6 +436,15 @@ func TestPrecedence(t *testing.T) {
 			get: func(c *Config) string { return c.Scrape.ReportType }},
 		{key: "scrape.concurrency", flag: "scrape.concurrency", env: "ZOOM_EXPORTER_SCRAPE_CONCURRENCY", flagV: "1", envV: "2", fileV: "3", wantDefault: "4",
 			get: func(c *Config) string { return fmt.Sprint(c.Scrape.Concurrency) }},
+		{key: "scrape.sweep_interval", flag: "scrape.sweep-interval", env: "ZOOM_EXPORTER_SCRAPE_SWEEP_INTERVAL", flagV: "2h", envV: "3h", fileV: "4h", wantDefault: "1m", // the demo's default; TestSweepInterval has 1h
+			get: func(c *Config) string { return c.Scrape.SweepInterval.String() }},
+		{key: "zoom.events_websocket_url", flag: "zoom.events-websocket-url", env: "ZOOM_EVENTS_WEBSOCKET_URL",
+			flagV: "wss://flag.test/ws?subscriptionId=f", envV: "wss://env.test/ws?subscriptionId=e", fileV: "wss://file.test/ws?subscriptionId=c",
+			get: func(c *Config) string { return c.Zoom.EventsWebSocketURL }},
+		{key: "zoom.webhook_secret_token_file", flag: "zoom.webhook-secret-token-file", env: "ZOOM_WEBHOOK_SECRET_TOKEN_FILE",
+			flagV: secretFile("hook-flag", "hook-from-flag"), envV: secretFile("hook-env", "hook-from-env\n"), fileV: secretFile("hook-file", " hook-from-file "),
+			get:      func(c *Config) string { return string(c.Zoom.WebhookSecretToken) },
+			wantFlag: "hook-from-flag", wantEnv: "hook-from-env", wantFile: "hook-from-file"},
 		{key: "storage.path", flag: "storage.path", env: "ZOOM_EXPORTER_STORAGE_PATH", flagV: "/f", envV: "/e", fileV: "/file", wantDefault: "", // the demo's default: a temporary store
 			get: func(c *Config) string { return c.Storage.Path }},
 	}
@@ -810,7 +846,7 @@ func TestCheckOnly(t *testing.T) {
 
 func assertNoSecret(t *testing.T, s string) {
 	t.Helper()
-	for _, secret := range []string{fakeSecret, "not-a-real-secret"} {
+	for _, secret := range []string{fakeSecret, "not-a-real-secret", "not-a-real-webhook-token", "not-a-real-token"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("secret leaked in %q", s)
 		}
@@ -907,7 +943,7 @@ func TestEveryFlagHasAFileKey(t *testing.T) {
 	t.Parallel()
 	all := []setting{sConfigFile, sAccountID, sClientID, sClientSecret, sClientSecretFile, sAPIURL, sTokenURL,
 		sUsers, sPlan, sRequestTimeout, sMaxRetries, sInterval, sGracePeriod, sReportType, sConcurrency, sDemo,
-		sDailyBudget, sFullInterval, sStoragePath, sDiscardForeign}
+		sDailyBudget, sFullInterval, sStoragePath, sDiscardForeign, sWebSocketURL, sWebhookToken, sWebhookTokenFile, sSweepInterval}
 	byFlag := map[string]setting{}
 	for _, s := range all {
 		if s.flag != "" {

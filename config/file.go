@@ -40,14 +40,19 @@ type fileZoom struct {
 	RequestTimeout   fileValue `yaml:"request_timeout"`
 	MaxRetries       fileValue `yaml:"max_retries"`
 	DailyBudget      fileValue `yaml:"daily_budget"`
+
+	EventsWebSocketURL     fileValue `yaml:"events_websocket_url"`
+	WebhookSecretToken     fileValue `yaml:"webhook_secret_token"`
+	WebhookSecretTokenFile fileValue `yaml:"webhook_secret_token_file"`
 }
 
 type fileScrape struct {
-	Interval     fileValue `yaml:"interval"`
-	GracePeriod  fileValue `yaml:"grace_period"`
-	ReportType   fileValue `yaml:"report_type"`
-	Concurrency  fileValue `yaml:"concurrency"`
-	FullInterval fileValue `yaml:"full_interval"`
+	Interval      fileValue `yaml:"interval"`
+	GracePeriod   fileValue `yaml:"grace_period"`
+	ReportType    fileValue `yaml:"report_type"`
+	Concurrency   fileValue `yaml:"concurrency"`
+	FullInterval  fileValue `yaml:"full_interval"`
+	SweepInterval fileValue `yaml:"sweep_interval"`
 }
 
 // fileValue keeps a value's YAML node; nil when the key is absent or null.

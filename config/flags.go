@@ -34,6 +34,10 @@ var (
 	sFullInterval     = setting{"scrape.full_interval", "scrape.full-interval", "ZOOM_EXPORTER_SCRAPE_FULL_INTERVAL"}
 	sStoragePath      = setting{"storage.path", "storage.path", "ZOOM_EXPORTER_STORAGE_PATH"}
 	sDiscardForeign   = setting{"storage.discard_foreign", "storage.discard-foreign", "ZOOM_EXPORTER_STORAGE_DISCARD_FOREIGN"}
+	sWebSocketURL     = setting{"zoom.events_websocket_url", "zoom.events-websocket-url", "ZOOM_EVENTS_WEBSOCKET_URL"}
+	sWebhookToken     = setting{"zoom.webhook_secret_token", "", "ZOOM_WEBHOOK_SECRET_TOKEN"}
+	sWebhookTokenFile = setting{"zoom.webhook_secret_token_file", "zoom.webhook-secret-token-file", "ZOOM_WEBHOOK_SECRET_TOKEN_FILE"}
+	sSweepInterval    = setting{"scrape.sweep_interval", "scrape.sweep-interval", "ZOOM_EXPORTER_SCRAPE_SWEEP_INTERVAL"}
 )
 
 // stringFlag is a flag's value and whether it was given on the command line.
@@ -63,6 +67,9 @@ type Flags struct {
 	storagePath      stringFlag
 	dailyBudget      stringFlag
 	fullInterval     stringFlag
+	webSocketURL     stringFlag
+	webhookTokenFile stringFlag
+	sweepInterval    stringFlag
 
 	users             []string
 	usersSet          bool
@@ -114,6 +121,12 @@ func AddFlags(app *kingpin.Application) *Flags {
 		"", defaultDailyBudget, &f.dailyBudget)
 	str(sRequestTimeout, "Timeout of one Zoom API request.", "", defaultRequestTimeout, &f.requestTimeout)
 	str(sMaxRetries, "Retries of a failed Zoom API request (0 to 10).", "", defaultMaxRetries, &f.maxRetries)
+	str(sWebSocketURL, "Endpoint URL of the app's WebSocket event subscription (wss://ws.zoom.us/ws?subscriptionId=...): "+
+		"Zoom's meeting events arrive over it, the exporter appending the app's access token. Without it, no WebSocket.",
+		"URL", "", &f.webSocketURL)
+	str(sWebhookTokenFile, "File holding the Secret Token of the app's webhook event subscription: with a token, Zoom's signed "+
+		"webhooks are accepted on --web.webhook-path. The token may instead come from the "+sWebhookToken.env+
+		" environment variable or the config file; never from a flag.", "FILE", "", &f.webhookTokenFile)
 
 	str(sInterval, "How often the meeting reports are refreshed in the background (at least 10s; "+
 		DemoInterval.String()+" with --demo unless given).", "", defaultInterval, &f.interval)
@@ -123,6 +136,8 @@ func AddFlags(app *kingpin.Application) *Flags {
 		"or pastJoined (every meeting the users hosted or joined).", "", defaultReportType, &f.reportType)
 	str(sFullInterval, "How often every user's report is fetched even when the hosts report shows no change (at least the refresh interval).",
 		"", defaultFullInterval, &f.fullInterval)
+	str(sSweepInterval, "How often the hosts report is swept while Zoom events flow, to catch what the events missed "+
+		"(at least the refresh interval, which it defaults to when longer; "+DemoSweepInterval.String()+" with --demo unless given).", "", defaultSweepInterval, &f.sweepInterval)
 	str(sConcurrency, "Users refreshed at once (1 to 64).", "", defaultConcurrency, &f.concurrency)
 
 	str(sStoragePath, "Directory of the store that keeps counters across restarts (with --demo unless given, a temporary directory).",

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +59,9 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	if quota := planDailyQuota[z.Plan]; quota > 0 && z.DailyBudget > quota {
 		l.problemf("%s: %d: more than the %s plan's daily quota of %d Heavy calls", sDailyBudget.key, z.DailyBudget, z.Plan, quota)
 	}
+	z.EventsWebSocketURL = l.webSocketURL()
+	z.WebhookSecretToken, z.WebhookSecretTokenFile, _ = l.secretFrom(sWebhookToken, sWebhookTokenFile,
+		&f.webhookTokenFile, fz.WebhookSecretToken, fz.WebhookSecretTokenFile)
 
 	s, fs := &cfg.Scrape, &l.file.Scrape
 	intervalDefault := def.Scrape.Interval
@@ -70,6 +74,11 @@ func (f *Flags) load(lookupEnv func(string) (string, bool)) (*Config, error) {
 	s.ReportType = l.oneOf(sReportType, &f.reportType, fs.ReportType, def.Scrape.ReportType, reportTypes)
 	s.Concurrency = l.integer(sConcurrency, &f.concurrency, fs.Concurrency, def.Scrape.Concurrency, minConcurrency, maxConcurrency)
 	s.FullInterval = l.duration(sFullInterval, &f.fullInterval, fs.FullInterval, def.Scrape.FullInterval, s.Interval)
+	sweepDefault := max(def.Scrape.SweepInterval, s.Interval) // a default never conflicts with a long interval
+	if cfg.Demo {
+		sweepDefault = max(DemoSweepInterval, s.Interval)
+	}
+	s.SweepInterval = l.duration(sSweepInterval, &f.sweepInterval, fs.SweepInterval, sweepDefault, s.Interval)
 
 	cfg.Storage.Path = def.Storage.Path
 	if cfg.Demo {
@@ -316,42 +325,104 @@ func (l *loader) boolean(s setting, set, flagValue bool, fv fileValue) bool {
 // secret resolves the client secret, given either as a value or as a file,
 // and returns it with the file it was read from, if any.
 func (l *loader) secret(demo bool) (Secret, string) {
-	val, haveVal := l.pick(sClientSecret, nil, l.file.Zoom.ClientSecret)
-	file, haveFile := l.pick(sClientSecretFile, &l.f.clientSecretFile, l.file.Zoom.ClientSecretFile)
+	v, path, given := l.secretFrom(sClientSecret, sClientSecretFile, &l.f.clientSecretFile, l.file.Zoom.ClientSecret, l.file.Zoom.ClientSecretFile)
+	if !given && !demo && !l.unusable {
+		l.problemf("%s: missing: set %s, --%s, %s, or %s or %s in the config file",
+			sClientSecret.key, sClientSecret.env, sClientSecretFile.flag, sClientSecretFile.env,
+			sClientSecret.key, sClientSecretFile.key)
+	}
+	return v, path
+}
+
+// secretFrom resolves a secret given either as a value (its environment
+// variable or the config file; never a flag) or as a file (flag,
+// environment or config file), and returns it with the file it was read
+// from, if any, and whether either was given. Messages never show it.
+func (l *loader) secretFrom(val, file setting, fileFlag *stringFlag, fileVal, fileFile fileValue) (Secret, string, bool) {
+	v, haveVal := l.pick(val, nil, fileVal)
+	f, haveFile := l.pick(file, fileFlag, fileFile)
 	switch {
 	case haveVal && haveFile:
-		l.problemf("%s and %s: both given, by %s and %s; use one",
-			sClientSecret.key, sClientSecretFile.key, val.from, file.from)
-		return "", ""
+		l.problemf("%s and %s: both given, by %s and %s; use one", val.key, file.key, v.from, f.from)
+		return "", "", true
 	case haveVal:
-		v, _ := l.scalar(sClientSecret, val, "a string")
-		return Secret(v), ""
+		s, _ := l.scalar(val, v, "a string")
+		return Secret(s), "", true
 	case haveFile:
-		path, ok := l.scalar(sClientSecretFile, file, "a path")
+		path, ok := l.scalar(file, f, "a path")
 		if !ok {
-			return "", ""
+			return "", "", true
 		}
-		if file.node != nil && !filepath.IsAbs(path) {
+		if f.node != nil && !filepath.IsAbs(path) {
 			// Like Prometheus: relative to the config file.
 			path = filepath.Join(filepath.Dir(l.path), path)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			l.problemf("%s: %v (from %s)", sClientSecretFile.key, err, file.from)
-			return "", path
+			l.problemf("%s: %v (from %s)", file.key, err, f.from)
+			return "", path, true
 		}
-		v := strings.TrimSpace(string(data))
-		if v == "" {
-			l.problemf("%s: %s is empty (from %s)", sClientSecretFile.key, path, file.from)
+		s := strings.TrimSpace(string(data))
+		if s == "" {
+			l.problemf("%s: %s is empty (from %s)", file.key, path, f.from)
 		}
-		return Secret(v), path
+		return Secret(s), path, true
 	}
-	if !demo && !l.unusable {
-		l.problemf("%s: missing: set %s, --%s, %s, or %s or %s in the config file",
-			sClientSecret.key, sClientSecret.env, sClientSecretFile.flag, sClientSecretFile.env,
-			sClientSecret.key, sClientSecretFile.key)
+	return "", "", false
+}
+
+// webSocketURL returns the event subscription's WebSocket URL, "" when none
+// is given. Zoom's endpoint is wss://; ws:// is for a fake on loopback. The
+// URL is shown in messages without its query, which could hold a token.
+func (l *loader) webSocketURL() string {
+	s := sWebSocketURL
+	r, ok := l.pick(s, &l.f.webSocketURL, l.file.Zoom.EventsWebSocketURL)
+	if !ok {
+		return ""
 	}
-	return "", ""
+	v, ok := l.scalar(s, r, "a URL")
+	if !ok {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		var ue *url.Error
+		reason := err
+		if errors.As(err, &ue) {
+			reason = ue.Err
+		}
+		l.problemf("%s: not a valid URL: %v (from %s)", s.key, reason, r.from)
+		return v
+	}
+	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	if u.RawQuery != "" {
+		shown += "?..."
+	}
+	q, qerr := url.ParseQuery(u.RawQuery)
+	switch {
+	case u.Scheme != "wss" && u.Scheme != "ws":
+		l.problemf("%s: %q: must be a wss:// URL, such as wss://ws.zoom.us/ws?subscriptionId=... from the app's event subscription (from %s)", s.key, shown, r.from)
+	case u.Host == "" || u.Hostname() == "":
+		l.problemf("%s: %q: must include a host (from %s)", s.key, shown, r.from)
+	case u.Scheme == "ws" && !loopbackHost(u.Hostname()):
+		l.problemf("%s: %q: ws:// (unencrypted) is allowed only on a loopback host; Zoom's endpoint is wss:// (from %s)", s.key, shown, r.from)
+	case u.User != nil:
+		l.problemf("%s: %q: must not carry user information (from %s)", s.key, shown, r.from)
+	case qerr != nil:
+		l.problemf("%s: %q: the query is not valid: %v (from %s)", s.key, shown, qerr, r.from)
+	case q.Has("access_token"):
+		l.problemf("%s: %q: must not carry an access_token: the exporter appends a fresh one; give the URL from the app's event subscription as it is (from %s)", s.key, shown, r.from)
+	}
+	return v
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // users returns the users to track, without duplicates (e-mails compared

@@ -67,6 +67,7 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 	// today is; ahead of Prometheus's wall clock (see testenv.NextMidMonth).
 	clock := testenv.NewRunningClock(testenv.NextMidMonth(time.Now()))
 	fake := zoomfake.New(zoomfake.Options{Seed: 6, Users: 20, Now: clock.Now})
+	t.Cleanup(fake.Close)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	now := clock.Now()
@@ -97,13 +98,17 @@ func TestDashboardsAndAlertsAgainstPrometheus(t *testing.T) {
 		"--zoom.client-id="+zoomfake.DefaultClientID,
 		"--scrape.interval="+exporterRefresh.String(),
 		"--storage.path="+filepath.Join(tmp, "store"),
+		// Zoom events over the fake's WebSocket: the Live row's panels.
+		"--zoom.events-websocket-url="+fake.WebSocketURL(srv.URL),
 	)
 
 	// Meetings keep ending, as in a working account, so that rates,
-	// increases and quantiles over the short history have something to show.
+	// increases and quantiles over the short history have something to show;
+	// and some are in progress, people coming and going, for the Live row.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go addMeetings(ctx, fake, clock.Now, hosts)
+	go liveChurn(ctx, fake, startLiveMeetings(t, fake, hosts))
 
 	// Alertmanager with the example configuration as it is.
 	amAddr := freeAddress(t)
@@ -173,6 +178,51 @@ func addMeetings(ctx context.Context, fake *zoomfake.Server, clock func() time.T
 				HasScreenShare:  i%2 == 0,
 				HasChat:         i%4 != 1,
 			})
+		}
+	}
+}
+
+// startLiveMeetings starts two meetings of hosts that stay in progress for
+// the whole test, a scheduled meeting and a webinar, each with its host in
+// it. The exporter is ready, its event stream connected: it sees them start.
+func startLiveMeetings(t *testing.T, fake *zoomfake.Server, hosts []string) []string {
+	t.Helper()
+	var uuids []string
+	for i, typ := range []int{2, 5} {
+		host := hosts[i%len(hosts)]
+		uuid, err := fake.StartMeeting(zoomfake.MeetingStart{HostID: host, Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fake.JoinParticipant(uuid, zoomfake.Participant{ID: host}); err != nil {
+			t.Fatal(err)
+		}
+		uuids = append(uuids, uuid)
+	}
+	return uuids
+}
+
+// liveChurn has a guest join or leave one of the live meetings every
+// second, so that the event rates and the participants in progress move.
+func liveChurn(ctx context.Context, fake *zoomfake.Server, uuids []string) {
+	guests := map[string][]string{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		uuid := uuids[i%len(uuids)]
+		if len(guests[uuid]) < 3 || i%3 == 0 {
+			if id, err := fake.JoinParticipant(uuid, zoomfake.Participant{}); err == nil {
+				guests[uuid] = append(guests[uuid], id)
+			}
+			continue
+		}
+		if fake.LeaveParticipant(uuid, guests[uuid][0], time.Time{}) == nil {
+			guests[uuid] = guests[uuid][1:]
 		}
 	}
 }

@@ -120,7 +120,7 @@ func startAt(t *testing.T, seed int64, now time.Time) *Account {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	clock := testenv.NewClock(now)
-	acct, err := Start(ctx, Options{Seed: seed, Now: clock.Now, NewTicker: noTicks}, log.NewNopLogger())
+	acct, err := Start(ctx, Options{Seed: seed, Now: clock.Now, NewTicker: noTicks, NewLiveTicker: noTicks}, log.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestDemoAddsAMeetingEveryTick(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	acct, err := Start(ctx, Options{Seed: 1, Now: clock.Now, MeetingEvery: every, NewTicker: newTicker}, log.NewNopLogger())
+	acct, err := Start(ctx, Options{Seed: 1, Now: clock.Now, MeetingEvery: every, NewTicker: newTicker, NewLiveTicker: noTicks}, log.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

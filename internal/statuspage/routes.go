@@ -23,10 +23,15 @@ const (
 // of plain URL characters that none of the exporter's own pages uses. Before
 // this check, such a value made http.ServeMux panic at start.
 func ValidateTelemetryPath(p string) error {
-	const flag = "--web.telemetry-path"
+	return validatePath("--web.telemetry-path", p, "/metrics")
+}
+
+// validatePath checks a configurable path (flag names it; def is its
+// default, which messages suggest).
+func validatePath(flag, p, def string) error {
 	switch {
 	case p == "":
-		return fmt.Errorf("%s must not be empty; the default is /metrics", flag)
+		return fmt.Errorf("%s must not be empty; the default is %s", flag, def)
 	case !strings.HasPrefix(p, "/"):
 		return fmt.Errorf("%s %q must start with \"/\" (for example /%s)", flag, p, strings.TrimLeft(p, "/"))
 	case strings.IndexFunc(p, func(r rune) bool { return !isPathRune(r) }) >= 0:
@@ -34,8 +39,8 @@ func ValidateTelemetryPath(p string) error {
 	case path.Clean(p) != p:
 		return fmt.Errorf("%s %q is not a clean path (no //, /./, /../ or trailing /); did you mean %s?", flag, p, path.Clean(p))
 	case p == PathLanding, p == PathStatus, strings.HasPrefix(p, adminPrefix):
-		return fmt.Errorf("%s %q is taken by the exporter's own pages (%s landing page, %s, %s, %s and anything under %s); use another path such as /metrics",
-			flag, p, PathLanding, PathStatus, PathHealthy, PathReady, adminPrefix)
+		return fmt.Errorf("%s %q is taken by the exporter's own pages (%s landing page, %s, %s, %s and anything under %s); use another path such as %s",
+			flag, p, PathLanding, PathStatus, PathHealthy, PathReady, adminPrefix, def)
 	}
 	return nil
 }

@@ -144,6 +144,8 @@ type page struct {
 
 	Budget budgetView
 	Token  tokenView
+	// Events are the Zoom event transports' cards; none without events.
+	Events []eventView
 }
 
 type failureView struct {
@@ -351,6 +353,7 @@ func (h *handler) view() page {
 	p.APIFailure = failureOf(api, now, hideEmails)
 
 	valid, expires := h.src.TokenState()
+	p.Events = eventViews(h.src, now)
 	p.Token = tokenView{Valid: valid, Expires: at(expires, now)}
 	if valid && !expires.IsZero() && !now.Before(expires) {
 		p.Token.Expired = true
@@ -488,7 +491,7 @@ func roundDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", days, hours)
 }
 
-var pageTemplate = template.Must(template.New("status").Parse(pageHTML))
+var pageTemplate = template.Must(template.New("status").Parse(pageHTML + eventsHTML))
 
 // styleSheet is the page's only style; its hash is in the CSP header.
 const styleSheet = `
@@ -571,7 +574,7 @@ const pageHTML = `<!DOCTYPE html>
 </dl>
 <p class="muted">The token itself is never shown.</p>
 </section>
-</div>
+{{template "events" .Events}}</div>
 
 <h2>Users</h2>
 {{if .HideUsers}}
