@@ -63,7 +63,8 @@ func TestShortListingFailsTheSweep(t *testing.T) {
 	t.Parallel()
 	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 13, Users: 8, Now: clock.Now})
-	srv := httptest.NewServer(shortListing{fake})
+	fake.InjectFault(zoomfake.Fault{Kind: zoomfake.FaultShortPage, Path: "/v2/report/users$"})
+	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	env := newTestEnvFor(t, fake, srv, clock, nil)
 	s := newTestScraper(t, env, nil)
@@ -204,28 +205,4 @@ func TestPageNumberPagedListings(t *testing.T) {
 	for _, u := range users {
 		sameTotals(t, "month "+u.Email, userByKey(t, snap, u.ID).Month, truth(env.fake.Meetings(u.ID, from, to, zoom.ReportPast)))
 	}
-}
-
-// shortListing drops the last row of every hosts report page, keeping its
-// total_records: a listing that does not add up.
-type shortListing struct{ fake *zoomfake.Server }
-
-func (z shortListing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v2/report/users" {
-		z.fake.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	z.fake.ServeHTTP(rec, r)
-	var page map[string]any
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil {
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-		return
-	}
-	if rows, _ := page["users"].([]any); len(rows) > 0 {
-		page["users"] = rows[:len(rows)-1]
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(page)
 }

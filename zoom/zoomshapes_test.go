@@ -184,7 +184,8 @@ func TestShortListingNotTrusted(t *testing.T) {
 	t.Parallel()
 	clock := testenv.NewClock(testNow)
 	fake := zoomfake.New(zoomfake.Options{Seed: 13, Users: 8, Now: clock.Now})
-	srv := httptest.NewServer(shortListing{fake})
+	fake.InjectFault(zoomfake.Fault{Kind: zoomfake.FaultShortPage, Path: "/v2/report/users$"})
+	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	env := newTestEnvFor(t, fake, srv, clock, nil)
 	_, err := env.client.ActiveHosts(context.Background(), monthStart(testNow), testNow)
@@ -192,28 +193,4 @@ func TestShortListingNotTrusted(t *testing.T) {
 	if !errors.As(err, &incomplete) || incomplete.Rows+1 != incomplete.TotalRecords || !strings.Contains(err.Error(), "total_records") {
 		t.Fatalf("ActiveHosts on a short listing: %v; want an IncompleteListingError one row short", err)
 	}
-}
-
-// shortListing drops the last row of every hosts report page, keeping its
-// total_records: a listing that does not add up.
-type shortListing struct{ fake *zoomfake.Server }
-
-func (z shortListing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v2/report/users" {
-		z.fake.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	z.fake.ServeHTTP(rec, r)
-	var page map[string]any
-	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &page) != nil {
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
-		return
-	}
-	if rows, _ := page["users"].([]any); len(rows) > 0 {
-		page["users"] = rows[:len(rows)-1]
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(page)
 }

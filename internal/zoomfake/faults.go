@@ -1,6 +1,7 @@
 package zoomfake
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +22,10 @@ const (
 	// FaultTruncated computes the real answer, declares its full
 	// Content-Length, writes half of it and closes the connection.
 	FaultTruncated
+	// FaultShortPage computes the real listing page and drops its last row,
+	// keeping total_records: a listing that does not add up, which clients
+	// must not take as complete (zoom-api.md section 2).
+	FaultShortPage
 )
 
 func (k FaultKind) String() string {
@@ -33,6 +38,8 @@ func (k FaultKind) String() string {
 		return "malformed-json"
 	case FaultTruncated:
 		return "truncated"
+	case FaultShortPage:
+		return "short-page"
 	}
 	return "unknown"
 }
@@ -45,6 +52,8 @@ type Fault struct {
 	Count int
 	// Path is a URL path prefix. Empty matches every API request (/v2/...) but
 	// not the token endpoint; "/oauth/token" takes the token endpoint down.
+	// A Path ending in "$" must match whole: "/v2/report/users$" is the hosts
+	// report, not the per-user reports below it.
 	Path string
 	// Status is the HTTP status of FaultServerError (400-599; default 500).
 	Status int
@@ -99,6 +108,9 @@ func (f *Fault) matches(path string) bool {
 	if f.Path == "" {
 		return strings.HasPrefix(path, "/v2/")
 	}
+	if whole, ok := strings.CutSuffix(f.Path, "$"); ok {
+		return path == whole
+	}
 	return strings.HasPrefix(path, f.Path)
 }
 
@@ -147,6 +159,31 @@ func sleepContext(r *http.Request, d time.Duration) bool {
 
 // writeTruncated sends rep's headers with the full Content-Length but only
 // half the body, then drops the connection so the client sees an early EOF.
+// shortPage drops the last row of a listing page (users or meetings) and
+// keeps every other field, total_records included; other answers pass.
+func shortPage(rep reply) reply {
+	if rep.status != http.StatusOK {
+		return rep
+	}
+	var page map[string]json.RawMessage
+	if json.Unmarshal(rep.body, &page) != nil {
+		return rep
+	}
+	for _, key := range []string{"users", "meetings"} {
+		var rows []json.RawMessage
+		if json.Unmarshal(page[key], &rows) != nil || len(rows) == 0 {
+			continue
+		}
+		page[key], _ = json.Marshal(rows[:len(rows)-1])
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		return rep
+	}
+	rep.body = body
+	return rep
+}
+
 func writeTruncated(w http.ResponseWriter, rep reply) {
 	h := w.Header()
 	for k, v := range rep.header {

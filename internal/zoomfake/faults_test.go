@@ -123,3 +123,28 @@ func TestServerErrorRate(t *testing.T) {
 		t.Errorf("%d of 200 failed, want about 40", failed)
 	}
 }
+
+// FaultShortPage drops a listing page's last row and keeps total_records;
+// a Path ending in "$" hits the hosts report only, not the per-user reports
+// below its path.
+func TestFaultShortPage(t *testing.T) {
+	e := newEnv(t, Options{Users: 6})
+	tok := e.token()
+	hostsPath := "/report/users?type=active&from=2026-11-01&to=2026-11-24"
+	var whole hostsPage
+	e.getJSON(tok, hostsPath, 200, &whole)
+	if len(whole.Users) < 2 || whole.TotalRecords != len(whole.Users) {
+		t.Fatalf("the hosts report has %d rows of %d records", len(whole.Users), whole.TotalRecords)
+	}
+	e.fake.InjectFault(Fault{Kind: FaultShortPage, Path: "/v2/report/users$"})
+	var short hostsPage
+	e.getJSON(tok, hostsPath, 200, &short)
+	if len(short.Users) != len(whole.Users)-1 || short.TotalRecords != whole.TotalRecords {
+		t.Errorf("short page: %d rows of %d records, want %d of %d", len(short.Users), short.TotalRecords, len(whole.Users)-1, whole.TotalRecords)
+	}
+	var userReport meetingsPage
+	e.getJSON(tok, meetingsPath(e.fake.Users()[0].ID, monthQuery("2026-11-01", "2026-11-24")), 200, &userReport)
+	if got := len(userReport.Meetings); got != min(userReport.TotalRecords, userReport.PageSize) {
+		t.Errorf("a per-user report below the exact path was damaged: %d rows, %d records", got, userReport.TotalRecords)
+	}
+}

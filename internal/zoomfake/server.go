@@ -282,6 +282,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rep := s.handle(r, endpoint)
+	if fault.kind == FaultShortPage {
+		rep = shortPage(rep)
+	}
 	if fault.kind == FaultTruncated {
 		writeTruncated(w, rep)
 		return
