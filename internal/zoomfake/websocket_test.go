@@ -234,6 +234,11 @@ func TestWebSocketDoesNotDeliverEventsMissedWhileDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Read the join before closing: a close wins over frames still queued,
+	// and the count below needs this one delivered.
+	if f := readFrame(t, ws); f.Content != string(e.fake.Events()[1].Body) {
+		t.Fatalf("got %s, want the participant_joined", f.raw)
+	}
 	_ = ws.Close()
 	waitFor(t, "the server to see the client go", func() bool { return e.fake.EventConnections() == 0 })
 	if err := e.fake.LeaveParticipant(uuid, first, time.Time{}); err != nil { // missed
