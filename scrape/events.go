@@ -223,30 +223,50 @@ type targetedQueue struct {
 // lagWindow learns how long the reports lag: the tries that found the last
 // meetings, as indexes in targetedSchedule. A new meeting's first try is
 // their median, so that a report lag of minutes does not cost a call at 30
-// seconds and at 90 for every meeting. A meeting found at its first try
-// counts one try earlier, so that the first try follows a lag that
-// shrinks; one found later counts where it was found, so that it follows a
-// lag that grows. Every try after the first follows the schedule to its
-// last, 30 minutes after the event, whatever was learnt.
+// seconds and at 90 for every meeting. One new meeting in probeEvery is a
+// probe: it tries one step earlier, so that a lag that shrinks is seen at
+// the cost of one call in probeEvery. What a try teaches is where it found
+// a meeting, except a meeting found at a first try that was not a probe:
+// it might have been found earlier, which only probes tell, so a probe
+// that finds its meeting counts probeWeight times. A meeting found later
+// than its first try teaches a lag that grows. Every try after the first
+// follows the schedule to its last, 30 minutes after the event, whatever
+// was learnt.
 type lagWindow struct {
-	found [16]int
-	n     int
-	next  int
+	found   [16]int
+	n       int
+	next    int
+	started int // first tries handed out, to pick the probes
 }
 
-func (w *lagWindow) learn(step int) {
-	w.found[w.next] = step
-	w.next = (w.next + 1) % len(w.found)
-	w.n = min(w.n+1, len(w.found))
+// probeEvery: one new meeting in probeEvery probes a shorter lag; one that
+// finds its meeting counts probeWeight times in the window.
+const (
+	probeEvery  = 8
+	probeWeight = 4
+)
+
+func (w *lagWindow) learn(step, weight int) {
+	for range weight {
+		w.found[w.next] = step
+		w.next = (w.next + 1) % len(w.found)
+		w.n = min(w.n+1, len(w.found))
+	}
 }
 
-func (w *lagWindow) firstTry() int {
+// firstTry is a new meeting's first try, and whether it is a probe.
+func (w *lagWindow) firstTry() (step int, probe bool) {
 	if w.n == 0 {
-		return 0
+		return 0, false
 	}
 	steps := slices.Clone(w.found[:w.n])
 	slices.Sort(steps)
-	return steps[w.n/2]
+	step = steps[w.n/2]
+	w.started++
+	if step > 0 && w.started%probeEvery == 0 {
+		return step - 1, true
+	}
+	return step, false
 }
 
 type targetKey struct{ user, month string }
@@ -255,6 +275,7 @@ type targetKey struct{ user, month string }
 type awaited struct {
 	received time.Time // when its ended event arrived
 	from     int       // its first try: an index in targetedSchedule
+	probe    bool      // its first try probes a shorter lag (lagWindow)
 }
 
 type targetedEntry struct {
@@ -629,7 +650,8 @@ func (s *Scraper) enqueueTargeted(key string, m zoom.MeetingEvent, at, now time.
 		e = &targetedEntry{month: month, waiting: make(map[string]awaited), givenUp: make(map[string]time.Time)}
 		q.entries[k] = e
 	}
-	e.waiting[m.UUID] = awaited{received: now, from: q.lag.firstTry()}
+	from, probe := q.lag.firstTry()
+	e.waiting[m.UUID] = awaited{received: now, from: from, probe: probe}
 	q.total++
 	q.mu.Unlock()
 	s.kickTargeted()
@@ -721,19 +743,11 @@ func (s *Scraper) runTargeted(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if !s.targetedIdle() {
-			s.refreshing.Lock()
-			outcomes := s.runTargetedLocked(ctx, s.now().UTC())
-			if len(outcomes) > 0 {
-				s.republish()
-			}
-			s.refreshing.Unlock()
-			s.countOutcomes(outcomes) // once what they counted is served
-		}
+		next := s.RunDueTargeted(ctx)
 		// The injected clock may not follow the wall clock: wait at most a
 		// minute, and wake at once for a new event (kickTargeted).
 		wait := time.Minute
-		if next := s.targeted.nextDue(); !next.IsZero() {
+		if !next.IsZero() {
 			wait = min(max(next.Sub(s.now()), time.Millisecond), time.Minute)
 		}
 		timer.Reset(wait)
@@ -744,6 +758,23 @@ func (s *Scraper) runTargeted(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// RunDueTargeted runs the targeted fetches due now, publishes what they
+// counted, and returns when the next one falls due (zero: none waits).
+// Run calls it as they fall due; a benchmark on a simulated clock calls it
+// at that time.
+func (s *Scraper) RunDueTargeted(ctx context.Context) time.Time {
+	if !s.targetedIdle() {
+		s.refreshing.Lock()
+		outcomes := s.runTargetedLocked(ctx, s.now().UTC())
+		if len(outcomes) > 0 {
+			s.republish()
+		}
+		s.refreshing.Unlock()
+		s.countOutcomes(outcomes) // once what they counted is served
+	}
+	return s.targeted.nextDue()
 }
 
 // targetedIdle reports whether no targeted fetch is due now.
@@ -924,12 +955,12 @@ func (s *Scraper) resolve(k targetKey, u *userState, now time.Time, found bool) 
 		}
 		counted(a.received)
 		delete(e.waiting, uuid)
-		if found {
-			step := a.tryAt(now)
-			if step == a.from && step > 0 {
-				step-- // found at once: it might have been found earlier
-			}
-			q.lag.learn(step)
+		switch step := a.tryAt(now); {
+		case !found:
+		case a.probe && step == a.from:
+			q.lag.learn(step, probeWeight)
+		case a.probe || step != a.from:
+			q.lag.learn(step, 1)
 		}
 	}
 	for uuid, received := range e.givenUp {

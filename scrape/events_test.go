@@ -473,11 +473,152 @@ func TestTargetedFetchLearnsTheReportLag(t *testing.T) {
 	for _, n := range tries[1:] {
 		later += n
 	}
-	if limit := (meetings - 1) * 3 / 2; later > limit {
+	// One try each once the lag is learnt, and one more for each probe
+	// of a shorter lag.
+	if limit := (meetings - 1) + (meetings-1+probeEvery-1)/probeEvery; later > limit {
 		t.Errorf("tries per meeting %v: %d after the first, want at most %d", tries, later, limit)
 	}
 	if n, sum := r.histogram(); n != meetings || sum != float64(meetings)*targetedSchedule[found].Seconds() {
 		t.Errorf("zoom_event_to_count_seconds: %d observations summing %vs, want %d at %v", n, sum, meetings, targetedSchedule[found])
 	}
 	t.Logf("tries per meeting: %v", tries)
+}
+
+// The learnt first try follows the report lag down and up, and costs one
+// extra try in probeEvery meetings while the lag holds still.
+func TestLagWindowFollowsTheLag(t *testing.T) {
+	t.Parallel()
+	const phase = 128
+	// simulate gives n meetings in a row whose report shows them from
+	// schedule step lag, and returns the first try of the last one and
+	// the tries all took.
+	simulate := func(w *lagWindow, n, lag int) (last, tries int) {
+		for range n {
+			from, probe := w.firstTry()
+			found := max(from, lag)
+			tries += found - from + 1
+			switch {
+			case probe && found == from:
+				w.learn(found, probeWeight)
+			case probe || found != from:
+				w.learn(found, 1)
+			}
+			last = from
+		}
+		return last, tries
+	}
+	cases := []struct {
+		name              string
+		lags              []int // phases of `phase` meetings each
+		wantLast          int
+		wantTriesLastStep int // tries of the last phase, at most
+	}{
+		{"steady at 3", []int{3, 3}, 3, phase + phase/probeEvery},
+		// Three successful probes a step: 24 meetings.
+		{"shrinks from 4 to 1", []int{4, 1}, 1, phase + phase/probeEvery + 3*24},
+		// Nine meetings found late a step at most.
+		{"grows from 1 to 5", []int{1, 5}, 5, phase + phase/probeEvery + 9*4},
+		{"to 0: no probe below the first step", []int{2, 0}, 0, phase + phase/probeEvery + 2*24},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var w lagWindow
+			var last, tries int
+			for _, lag := range c.lags {
+				last, tries = simulate(&w, phase, lag)
+			}
+			if last != c.wantLast {
+				t.Errorf("first try after the lag settled at %d: %d, want %d", c.lags[len(c.lags)-1], last, c.wantLast)
+			}
+			if tries > c.wantTriesLastStep {
+				t.Errorf("%d tries for the last %d meetings, want at most %d", tries, phase, c.wantTriesLastStep)
+			}
+		})
+	}
+}
+
+// While events flow, the full reconciliation fetches only what may have
+// changed unseen: a user is reconciled once a full interval after a fetch
+// that counted or grew a meeting, and a user without meetings costs
+// nothing once events have flowed a full interval before its last fetch. A
+// break in the flow brings every user's reconciliation back. Without
+// events every user is reconciled every full interval (the reference).
+func TestReconciliationUnderEventsFetchesOnlyWhatMayHaveChanged(t *testing.T) {
+	t.Parallel()
+	const (
+		full  = 6 * time.Hour
+		cycle = 30 * time.Minute
+	)
+	for _, withEvents := range []bool{true, false} {
+		name := map[bool]string{true: "events flowing", false: "polling only"}[withEvents]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := newEventRig(t, zoomfake.Options{Seed: 137, Users: 8, ReportLag: time.Minute}, func(c *ScraperConfig, _ []zoomfake.User) {
+				c.Interval, c.FullInterval = cycle, full
+				if withEvents {
+					c.SweepInterval = 2 * time.Hour
+				} else {
+					c.EventsFlowing = nil
+				}
+			})
+			ctx := context.Background()
+			t0 := r.env.clock.Now()
+			reportCalls := func() int { return r.env.fake.CallCount(zoomfake.EndpointUserMeetings) }
+			// cycles runs refresh cycles, and the targeted fetches due
+			// between them, until the clock reaches until; it returns the
+			// per-user report calls they made.
+			cycles := func(until time.Duration) int {
+				before := reportCalls()
+				for r.env.clock.Now().Before(t0.Add(until)) {
+					r.s.Refresh(ctx)
+					next := r.env.clock.Now().Add(cycle)
+					for due := r.s.RunDueTargeted(ctx); !due.IsZero() && due.Before(next); due = r.s.RunDueTargeted(ctx) {
+						r.env.clock.Set(due)
+					}
+					r.env.clock.Set(next)
+				}
+				return reportCalls() - before
+			}
+			first := cycles(cycle) // the cold start
+			if first == 0 {
+				t.Fatal("the cold start fetched no report")
+			}
+			cycles(12*time.Hour + cycle) // two reconciliations: events have flowed a full interval before the second
+			quiet := cycles(24*time.Hour + cycle)
+			if withEvents && quiet != 0 {
+				t.Errorf("12 quiet hours with events flowing: %d report calls, want 0", quiet)
+			}
+			if !withEvents && quiet < first {
+				t.Errorf("12 quiet hours polling: %d report calls, want every user reconciled (%d at the cold start) at least once", quiet, first)
+			}
+
+			// One meeting: its targeted fetch (events) or the sweep's
+			// change (polling), then, with events, exactly one
+			// reconciliation of its host.
+			host := r.env.fake.Users()[3].ID
+			hostBefore := r.env.fake.UserReportCalls(host)
+			before := r.counted(host, "scheduled")
+			uuid := r.meeting(host, 2, 1)
+			r.env.clock.Advance(10 * time.Minute)
+			r.end(uuid)
+			r.deliver(zoom.TransportWebSocket)
+			busy := cycles(36*time.Hour + cycle)
+			if got := r.counted(host, "scheduled") - before; got != 1 {
+				t.Fatalf("the meeting moved the host's counter by %d, want 1", got)
+			}
+			hostCalls := r.env.fake.UserReportCalls(host) - hostBefore
+			if withEvents {
+				tries := r.allFetches()
+				if hostCalls != tries+1 || busy != hostCalls {
+					t.Errorf("12 hours after one meeting: %d report calls, %d of them for its host, want only the host's %d targeted tries and one reconciliation", busy, hostCalls, tries)
+				}
+			}
+
+			// A break in the flow: every user is reconciled again.
+			r.flow.set(true, r.env.clock.Now())
+			if again := cycles(42*time.Hour + cycle); withEvents && again < first {
+				t.Errorf("after a break in the events: %d report calls in a full interval, want every user reconciled (%d at the cold start)", again, first)
+			}
+		})
+	}
 }

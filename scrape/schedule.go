@@ -133,6 +133,7 @@ func (s *Scraper) planCycle(ctx context.Context, tracked []*userState, windows [
 	// What targeted fetches still wait for is theirs (events.go).
 	tokens = max(0, tokens-s.targetedReserveLocked())
 	s.sweepEvery = s.sweepCadence()
+	s.flowingSince = s.eventsFlowingSince()
 	spend := func(n int) {
 		tokens -= n
 		s.bucket.spend(n)
@@ -356,11 +357,37 @@ func (s *Scraper) due(u *userState, windows []reportWindow, now time.Time) bool 
 		if !ok {
 			at = u.lastFetch
 		}
-		if now.Sub(at) >= s.conf.FullInterval {
+		if now.Sub(at) >= s.conf.FullInterval && !s.settledUnderEvents(u, at) {
 			return true
 		}
 	}
 	return false
+}
+
+// settledUnderEvents reports whether a month of u fetched at `at` needs no
+// reconciliation: events have flowed without a break since a full interval
+// before that fetch, and no fetch counted or grew a meeting of u since
+// then. A report changes only when a meeting ends (an event, and a
+// targeted fetch; or, for an event lost, a change the hourly sweep shows)
+// or when an ended meeting's figures settle: a meeting counted within a
+// full interval before the fetch keeps the month due, so every meeting
+// still gets one reconciliation a full interval after it was counted,
+// and a user without meetings costs nothing more.
+func (s *Scraper) settledUnderEvents(u *userState, at time.Time) bool {
+	quietFrom := at.Add(-s.conf.FullInterval)
+	return !s.flowingSince.IsZero() && !s.flowingSince.After(quietFrom) && u.lastChanged.Before(quietFrom)
+}
+
+// eventsFlowingSince is when the current unbroken flow of events began;
+// zero when events do not flow, or sweeps keep the polling cadence.
+func (s *Scraper) eventsFlowingSince() time.Time {
+	if s.conf.EventsFlowing == nil || s.conf.SweepInterval <= s.conf.Interval {
+		return time.Time{}
+	}
+	if ok, since := s.conf.EventsFlowing(); ok {
+		return since
+	}
+	return time.Time{}
 }
 
 // sweep reads the hosts report of every window and marks, month by month,

@@ -122,6 +122,7 @@ type Scraper struct {
 	sweepEvery         time.Duration // sweep cadence of the last cycle (sweepCadence)
 
 	// Zoom events (events.go): touched by HandleEvent and scrapes, so each
+	flowingSince       time.Time     // the last cycle's eventsFlowingSince
 	// has its own lock; none is held while calling Zoom.
 	live     liveState
 	targeted targetedQueue
@@ -168,6 +169,7 @@ type userState struct {
 	lastError   string
 	lastAPIErr  *zoom.APIError // Zoom's answer behind lastError, when there was one
 }
+	lastChanged time.Time             // when a fetch last counted or grew a meeting
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
 // call Run to start it.
@@ -810,6 +812,9 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	}
 	return nil
 }
+	if len(changed) > 0 {
+		u.lastChanged = s.now()
+	}
 
 // commit writes one user's changes, with the histograms as they will be
 // after the observations, in one transaction.
