@@ -218,6 +218,10 @@ type targetedQueue struct {
 	full    bool
 	kick    chan struct{}
 	lag     lagWindow
+	// budgetAt: no targeted fetch before, the bucket being empty. One
+	// time for all, so that a starved budget is looked at once per token,
+	// not once per waiting month.
+	budgetAt time.Time
 }
 
 // lagWindow learns how long the reports lag: the tries that found the last
@@ -718,6 +722,9 @@ func (q *targetedQueue) nextDue() time.Time {
 			next = t
 		}
 	}
+	if !next.IsZero() && next.Before(q.budgetAt) {
+		next = q.budgetAt
+	}
 	return next
 }
 
@@ -725,6 +732,9 @@ func (q *targetedQueue) nextDue() time.Time {
 func (q *targetedQueue) due(now time.Time) []targetKey {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if now.Before(q.budgetAt) {
+		return nil
+	}
 	var out []targetKey
 	for k, e := range q.entries {
 		if t := e.dueAt(); !t.IsZero() && !t.After(now) {
@@ -736,6 +746,13 @@ func (q *targetedQueue) due(now time.Time) []targetKey {
 		return cmp.Or(cmp.Compare(a.month, b.month), cmp.Compare(a.user, b.user))
 	})
 	return out
+}
+
+// starved reports whether the bucket was found empty for now.
+func (q *targetedQueue) starved(now time.Time) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return now.Before(q.budgetAt)
 }
 
 // runTargeted runs targeted fetches as they fall due, until ctx ends.
@@ -789,7 +806,7 @@ func (s *Scraper) targetedIdle() bool {
 func (s *Scraper) runTargetedLocked(ctx context.Context, now time.Time) []string {
 	var outcomes []string
 	for _, k := range s.targeted.due(now) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.targeted.starved(now) {
 			break
 		}
 		if o := s.targetedFetch(ctx, k, now); o != "" {
@@ -838,12 +855,17 @@ func (s *Scraper) targetedFetch(ctx context.Context, k targetKey, now time.Time)
 	b := s.client.Budget()
 	if tokens := min(s.bucket.available(now, b.Budget), b.Remaining()); tokens < cost {
 		// Wait for the bucket to hold enough (or for the next budget day).
-		refill := time.Duration(float64(cost-tokens) / max(float64(b.Budget), 1) * float64(24*time.Hour))
-		if b.Remaining() < cost {
-			refill = b.ResetsAt.Sub(now)
+		refill := func(n int) time.Duration {
+			if b.Remaining() < n {
+				return max(b.ResetsAt.Sub(now), time.Second)
+			}
+			return max(time.Duration(float64(n-tokens)/max(float64(b.Budget), 1)*float64(24*time.Hour)), time.Second)
 		}
 		q.mu.Lock()
-		e.notBefore = now.Add(max(refill, time.Second))
+		e.notBefore = now.Add(refill(cost))
+		if tokens < 1 {
+			q.budgetAt = now.Add(refill(1)) // nothing else can go before
+		}
 		q.mu.Unlock()
 		return ""
 	}

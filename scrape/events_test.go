@@ -622,3 +622,56 @@ func TestReconciliationUnderEventsFetchesOnlyWhatMayHaveChanged(t *testing.T) {
 		})
 	}
 }
+
+// With the bucket empty and many ended meetings waiting, the targeted
+// fetches wait for the bucket once for all: the runner wakes about once
+// per token the bucket gains, not once per waiting month, and spends
+// every token it gains.
+func TestStarvedTargetedFetchesWaitForTheBucketOnceForAll(t *testing.T) {
+	t.Parallel()
+	// 480 Heavy calls a day: the bucket gains one every 3 minutes and
+	// holds 60; the cold start of 90 users empties it.
+	env := newTestEnv(t, zoomfake.Options{Seed: 139, Users: 90, ReportLag: time.Second}, func(c *zoom.ClientConfig) { c.DailyBudget = 480 })
+	t.Cleanup(env.fake.Close)
+	flow := &eventFlow{}
+	flow.set(true, env.clock.Now())
+	s := newTestScraper(t, env, func(c *ScraperConfig) {
+		c.Interval, c.SweepInterval, c.EventsFlowing = time.Hour, 2*time.Hour, flow.get
+	})
+	ctx := context.Background()
+	s.Refresh(ctx)
+	if tokens := s.bucket.available(env.clock.Now(), 480); tokens > 0 {
+		t.Fatalf("the cold start left %d tokens in the bucket; the test needs none", tokens)
+	}
+	r := &eventRig{t: t, env: env, s: s, flow: flow}
+	var uuids []string
+	for _, u := range env.fake.Users()[:40] {
+		uuids = append(uuids, r.meeting(u.ID, 2, 1))
+	}
+	env.clock.Advance(10 * time.Minute)
+	// They end 5 s apart, each fetch falling due at its own time.
+	for _, uuid := range uuids {
+		r.end(uuid)
+		r.deliver(zoom.TransportWebSocket)
+		env.clock.Advance(5 * time.Second)
+		s.RunDueTargeted(ctx)
+	}
+
+	calls := env.fake.CallCount(zoomfake.EndpointUserMeetings)
+	start := env.clock.Now()
+	held := max(s.bucket.available(start, 480), 0) // gained while the meetings ran
+	wakeups := 0
+	for next := s.RunDueTargeted(ctx); !next.IsZero() && next.Before(start.Add(time.Hour)); next = s.RunDueTargeted(ctx) {
+		env.clock.Set(next)
+		wakeups++
+	}
+	fetched := env.fake.CallCount(zoomfake.EndpointUserMeetings) - calls
+	// An hour gains 20 tokens.
+	if want := held + 20; fetched < want-1 || fetched > want {
+		t.Errorf("%d targeted fetches in an hour of a starved bucket, want the %d tokens it held and the 20 it gains", fetched, held)
+	}
+	if wakeups > 2*fetched+5 {
+		t.Errorf("the runner woke %d times for %d fetches, want about once per token", wakeups, fetched)
+	}
+	t.Logf("%d fetches, %d wakeups", fetched, wakeups)
+}
