@@ -120,9 +120,9 @@ type Scraper struct {
 	stretched          bool
 	pending            int
 	sweepEvery         time.Duration // sweep cadence of the last cycle (sweepCadence)
+	flowingSince       time.Time     // the last cycle's eventsFlowingSince
 
 	// Zoom events (events.go): touched by HandleEvent and scrapes, so each
-	flowingSince       time.Time     // the last cycle's eventsFlowingSince
 	// has its own lock; none is held while calling Zoom.
 	live     liveState
 	targeted targetedQueue
@@ -165,11 +165,11 @@ type userState struct {
 	knownAt     map[string]time.Time  // month -> its data last known current (fetched, or swept unchanged)
 	lastFetch   time.Time             // last fetch in which every month asked for came back
 	lastActive  time.Time             // when a new meeting was last counted
+	lastChanged time.Time             // when a fetch last counted or grew a meeting
 	pages       map[string]int        // month -> report pages its last fetch took
 	lastError   string
 	lastAPIErr  *zoom.APIError // Zoom's answer behind lastError, when there was one
 }
-	lastChanged time.Time             // when a fetch last counted or grew a meeting
 
 // NewScraper returns a Scraper, with the counters of conf.Store restored;
 // call Run to start it.
@@ -806,15 +806,15 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	if len(observed) > 0 {
 		u.lastActive = s.now()
 	}
+	if len(changed) > 0 {
+		u.lastChanged = s.now()
+	}
 	u.counters, u.email = counters, email
 	if month != nil {
 		u.month, u.monthOf = month, monthOf
 	}
 	return nil
 }
-	if len(changed) > 0 {
-		u.lastChanged = s.now()
-	}
 
 // commit writes one user's changes, with the histograms as they will be
 // after the observations, in one transaction.
