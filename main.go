@@ -35,6 +35,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/internal/demo"
 	"github.com/zoomexporter/zoom_exporter/internal/fakeclock"
 	"github.com/zoomexporter/zoom_exporter/internal/logging"
+	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/internal/statuspage"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
@@ -246,6 +247,17 @@ func run() int {
 		EventsFlowing: eventsFlowing,
 		SweepInterval: time.Duration(cfg.Scrape.SweepInterval),
 		Registerer:    reg,
+		// The first refresh may borrow from the rest of the day's budget,
+		// so that every user is covered as fast as the rate limit allows.
+		ColdStart: true,
+		// The account collectors fetch only when enabled; the account-wide
+		// figures are fetched (and served) by shard 0 alone.
+		Account: scrape.AccountConfig{
+			Licenses:       collectorOpts.On(scrape.CollectorLicenses),
+			CloudRecording: collectorOpts.On(scrape.CollectorCloudRecording),
+			Daily:          collectorOpts.On(scrape.CollectorDaily),
+			AccountWide:    *shard == 0,
+		},
 	})
 	if err != nil {
 		level.Error(logger).Log("msg", "Cannot restore counters from the store", "err", err)
@@ -306,26 +318,27 @@ func run() int {
 		level.Error(logger).Log("msg", "Invalid collector configuration", "err", err)
 		return 1
 	}
-	// The usage metrics change only with a new snapshot: gathered once per
-	// snapshot, whatever the number of scrapes.
-	usage, err := collector.NewSnapshotGatherer(exporter, scraper)
-	if err != nil {
-		level.Error(logger).Log("msg", "Cannot register the collectors", "err", err)
-		return 1
-	}
 	level.Info(logger).Log("msg", "Enabled collectors", "collectors", fmt.Sprint(exporter.EnabledNames()), "user_label", collectorOpts.UserLabel)
 
-	gatherers := prometheus.Gatherers{usage, reg}
-	var metricsHandler http.Handler
-	if *disableExporterMetrics {
-		metricsHandler = promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)})
-	} else {
-		exporterReg := prometheus.NewRegistry()
+	// The usage metrics change only when a refresh changed usage data, their
+	// health once per refresh: each encoded once per version and format
+	// scrapers ask for, and written as those bytes by every scrape; reg and
+	// exporterReg are gathered fresh on every scrape.
+	var exporterReg *prometheus.Registry
+	if !*disableExporterMetrics {
+		exporterReg = prometheus.NewRegistry()
 		exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		gatherers = append(gatherers, exporterReg)
-		metricsHandler = promhttp.InstrumentMetricHandler(exporterReg,
-			promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{MaxRequestsInFlight: *maxRequests, ErrorLog: stdlog(logger)}))
 	}
+	metricsHandler, metricsCache, err := metricsserve.NewExporterHandler(metricsserve.Config{
+		Cached:   []metricsserve.Source{collector.NewUsageSource(exporter, scraper), collector.NewHealthSource(exporter, scraper)},
+		Registry: reg, ExporterRegistry: exporterReg, MaxRequests: *maxRequests, ErrorLog: stdlog(logger),
+	})
+	if err != nil {
+		level.Error(logger).Log("msg", "Cannot serve the metrics", "err", err)
+		return 1
+	}
+	// A new snapshot is encoded ahead, in the formats scraped before it.
+	go metricsCache.Run(ctx, time.Second)
 
 	// Every page is read-only: GET and HEAD, 405 for other methods.
 	// ValidateTelemetryPath keeps the metrics path off the others.

@@ -12,6 +12,7 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/zoomexporter/zoom_exporter/collector"
+	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
 	"github.com/zoomexporter/zoom_exporter/zoom"
@@ -77,6 +78,10 @@ func TestREADMEMetricsReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg.MustRegister(exporter)
+	// The /metrics handler's own self-metric.
+	if _, err := metricsserve.New(metricsserve.Options{Cached: []metricsserve.Source{collector.NewUsageSource(exporter, emptySource{})}, Registerer: reg}); err != nil {
+		t.Fatal(err)
+	}
 
 	served := map[string]string{} // name -> sorted labels
 	for _, c := range reg.collectors {

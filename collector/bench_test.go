@@ -5,18 +5,24 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
 
 var benchTypes = []string{"scheduled", "instant", "recurring_fixed_time"}
 
-// bigSnapshot is users x 3 types, every figure set.
+// bigSnapshot is users x 3 types, every figure set, and both histograms of
+// every type.
 func bigSnapshot(users int) *scrape.Snapshot {
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	snap := &scrape.Snapshot{Published: now, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Up: true, LastSuccess: now,
@@ -34,11 +40,25 @@ func bigSnapshot(users int) *scrape.Snapshot {
 		}
 		snap.Users = append(snap.Users, u)
 	}
+	for i, typ := range benchTypes {
+		for _, h := range []struct {
+			into   map[string]scrape.Histogram
+			bounds []float64
+		}{{snap.Durations, scrape.DurationBuckets}, {snap.Participants, scrape.ParticipantsBuckets}} {
+			count := uint64(1000 * (i + 1))
+			hist := scrape.Histogram{Count: count, Sum: float64(count) * 1800, Buckets: map[float64]uint64{}}
+			for k, b := range h.bounds {
+				hist.Buckets[b] = count * uint64(k+1) / uint64(len(h.bounds)+1)
+			}
+			h.into[typ] = hist
+		}
+	}
 	return snap
 }
 
-// baselineRegistry serves the same series from plain GaugeVecs and
-// CounterVecs, the way an exporter that updates metrics in place would.
+// baselineRegistry serves the same series from plain GaugeVecs,
+// CounterVecs and HistogramVecs, the way an exporter that updates metrics
+// in place would.
 func baselineRegistry(snap *scrape.Snapshot) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	month := make([]*prometheus.GaugeVec, len(usageFigures))
@@ -51,6 +71,26 @@ func baselineRegistry(snap *scrape.Snapshot) *prometheus.Registry {
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoom_user_info", Help: "info"}, []string{"user", "license", "dept"})
 	last := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoom_user_last_refresh_timestamp_seconds", Help: "last"}, []string{"user"})
 	reg.MustRegister(info, last)
+	for _, h := range []struct {
+		name   string
+		bounds []float64
+		byType map[string]scrape.Histogram
+	}{
+		{"zoom_meeting_duration_distribution_seconds", scrape.DurationBuckets, snap.Durations},
+		{"zoom_meeting_size_participants", scrape.ParticipantsBuckets, snap.Participants},
+	} {
+		vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: h.name, Help: "histogram", Buckets: h.bounds}, []string{"type"})
+		reg.MustRegister(vec)
+		for typ, hist := range h.byType {
+			prev := uint64(0)
+			for _, b := range h.bounds {
+				for range hist.Buckets[b] - prev {
+					vec.WithLabelValues(typ).Observe(b)
+				}
+				prev = hist.Buckets[b]
+			}
+		}
+	}
 	for _, u := range snap.Users {
 		for typ, t := range u.Month {
 			for i, f := range usageFigures {
@@ -64,39 +104,125 @@ func baselineRegistry(snap *scrape.Snapshot) *prometheus.Registry {
 	return reg
 }
 
-// BenchmarkMetricsEndpoint serves /metrics for 10,000 users x 3 types from
-// the exporter's collector and, as the reference, from plain metric vectors
-// holding the same series.
+type publishingSource struct {
+	snap atomic.Pointer[scrape.Snapshot]
+}
+
+func (p *publishingSource) Snapshot() *scrape.Snapshot { return p.snap.Load() }
+
+// freshRegistries are main.go's registries gathered on every scrape, in
+// small: build info, and Go and process metrics.
+func freshRegistries() (*prometheus.Registry, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
+	exporterReg := prometheus.NewRegistry()
+	exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg, exporterReg
+}
+
+// BenchmarkMetricsEndpoint serves /metrics for 10,000 users x 3 types
+// (histograms included) through main's serving path
+// (metricsserve.NewExporterHandler over UsageSource and HealthSource),
+// first scrape of a new
+// snapshot and cached scrape, and, as the reference, plain metric vectors
+// holding the same series served by promhttp; text and gzip. Each
+// iteration scrapes every variant once, in an order that changes with
+// each iteration; the figures are medians, in seconds, and ratios to the
+// baseline of the same encoding. go run ./internal/metricsbench prints
+// these beside the encoder floor, memory and the cold start.
 func BenchmarkMetricsEndpoint(b *testing.B) {
 	snap := bigSnapshot(10000)
-	exporter, err := New(fixedSource{snap}, Options{UserLabel: UserLabelEmail})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ours := prometheus.NewRegistry()
-	ours.MustRegister(exporter)
-	for _, bc := range []struct {
-		name string
-		reg  *prometheus.Registry
-	}{
-		{"collector", ours},
-		{"baseline_vecs", baselineRegistry(snap)},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			srv := httptest.NewServer(promhttp.HandlerFor(bc.reg, promhttp.HandlerOpts{}))
-			defer srv.Close()
-			var bytes int64
-			b.ResetTimer()
-			for range b.N {
-				resp, err := http.Get(srv.URL) // plain text, as most scrapers without protobuf
-				if err != nil {
-					b.Fatal(err)
-				}
-				n, _ := io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				bytes = n
-			}
-			b.ReportMetric(float64(bytes), "bytes/response")
+	handler := func(src *publishingSource) http.Handler {
+		e, err := New(src, Options{UserLabel: UserLabelEmail, SeparateLive: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg, exporterReg := freshRegistries()
+		h, _, err := metricsserve.NewExporterHandler(metricsserve.Config{
+			Cached:   []metricsserve.Source{NewUsageSource(e, src), NewHealthSource(e, src)},
+			Registry: reg, ExporterRegistry: exporterReg, MaxRequests: 40,
 		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return h
 	}
+	reg, exporterReg := freshRegistries()
+	baseline := baselineRegistry(snap)
+	baseline.MustRegister(reg, exporterReg)
+	servers := map[string]*httptest.Server{
+		"baseline": httptest.NewServer(promhttp.InstrumentMetricHandler(prometheus.NewRegistry(), promhttp.HandlerFor(baseline, promhttp.HandlerOpts{MaxRequestsInFlight: 40}))),
+	}
+	sources := map[string]*publishingSource{}
+	for _, name := range []string{"first_text", "first_gzip", "cached"} {
+		sources[name] = &publishingSource{}
+		sources[name].snap.Store(snap)
+		servers[name] = httptest.NewServer(handler(sources[name]))
+	}
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	scrape := func(server string, gzip bool) int64 {
+		req, _ := http.NewRequest(http.MethodGet, servers[server].URL, nil)
+		if gzip {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n, _ := io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: HTTP %d", server, resp.StatusCode)
+		}
+		return n
+	}
+	type variant struct {
+		name, server string
+		gzip, first  bool
+	}
+	var variants []variant
+	for _, gz := range []bool{false, true} {
+		enc := map[bool]string{false: "text", true: "gzip"}[gz]
+		variants = append(variants,
+			variant{"baseline_" + enc, "baseline", gz, false},
+			variant{"first_" + enc, "first_" + enc, gz, true},
+			variant{"cached_" + enc, "cached", gz, false},
+		)
+	}
+	scrape("cached", false) // the cached variants start cached
+	scrape("cached", true)
+	times := make(map[string][]time.Duration)
+	bytes := make(map[string]int64)
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range variants {
+			v := variants[(k+i)%len(variants)]
+			if v.first {
+				c := *snap // a new snapshot of the same data: a new version
+				sources[v.server].snap.Store(&c)
+			}
+			start := time.Now()
+			bytes[v.name] = scrape(v.server, v.gzip)
+			times[v.name] = append(times[v.name], time.Since(start))
+		}
+	}
+	b.StopTimer()
+	median := func(name string) float64 {
+		s := slices.Clone(times[name])
+		slices.Sort(s)
+		return s[len(s)/2].Seconds()
+	}
+	for _, v := range variants {
+		b.ReportMetric(median(v.name), "s/"+v.name)
+		if v.server != "baseline" {
+			b.ReportMetric(median(v.name)/median("baseline_"+v.name[len(v.name)-4:]), "x-baseline/"+v.name)
+		}
+	}
+	b.ReportMetric(float64(bytes["cached_text"]), "bytes/text")
+	b.ReportMetric(float64(bytes["cached_gzip"]), "bytes/gzip")
 }

@@ -128,6 +128,7 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 			ch <- d
 		}
 	}
+	e.describeAccount(ch) // account.go
 }
 
 // Collect builds metrics from the latest snapshot; it never waits for a refresh.
@@ -140,6 +141,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range e.enabled {
 		c.collect(e, snap, ch)
 	}
+	e.collectAccount(snap, ch) // account.go
 }
 
 // userValue is the user label value of u under the configured mode.

@@ -148,6 +148,10 @@ var subcollectors = []subcollector{
 			}
 		},
 	},
+	// The account collectors (account.go).
+	licensesCollector,
+	cloudRecordingCollector,
+	dailyCollector,
 }
 
 // healthDescs are always served: an operator must see whether data is fresh.

@@ -134,7 +134,7 @@ func AddFlags(app *kingpin.Application) *Flags {
 		"", defaultGracePeriod, &f.gracePeriod)
 	str(sReportType, "Meetings to count: past (two or more participants), pastOne (one participant) "+
 		"or pastJoined (every meeting the users hosted or joined).", "", defaultReportType, &f.reportType)
-	str(sFullInterval, "How often every user's report is fetched even when the hosts report shows no change (at least the refresh interval).",
+	str(sFullInterval, "How often every user's report is fetched even when the hosts report shows no change (at least the refresh interval); while Zoom events flow, only the reports that may have changed unseen.",
 		"", defaultFullInterval, &f.fullInterval)
 	str(sSweepInterval, "How often the hosts report is swept while Zoom events flow, to catch what the events missed "+
 		"(at least the refresh interval, which it defaults to when longer; "+DemoSweepInterval.String()+" with --demo unless given).", "", defaultSweepInterval, &f.sweepInterval)

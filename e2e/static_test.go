@@ -20,8 +20,9 @@ const (
 )
 
 // alertTestFiles are the promtool unit tests of alerts.yml: the exporter
-// alerts evaluated every minute, the usage alerts (weeks of history) hourly.
-var alertTestFiles = []string{"alerts_test.yml", "alerts_usage_test.yml"}
+// alerts evaluated every minute, the usage and account alerts (weeks of
+// history) hourly.
+var alertTestFiles = []string{"alerts_test.yml", "alerts_usage_test.yml", "alerts_account_test.yml"}
 
 type datasourceRef struct {
 	Type string `json:"type"`

@@ -577,7 +577,7 @@ func (s *Scraper) withLive(base *Snapshot) *Snapshot {
 		return l.composed
 	}
 	snap := *base
-	snap.usage = base
+	snap.usage = base.Usage() // base may share an earlier snapshot's usage (publish.go)
 	snap.Live = LiveSnapshot{Enabled: true, Known: l.known && !l.overflow}
 	if snap.Live.Known {
 		snap.Live.Since = l.since

@@ -675,3 +675,33 @@ func TestStarvedTargetedFetchesWaitForTheBucketOnceForAll(t *testing.T) {
 	}
 	t.Logf("%d fetches, %d wakeups", fetched, wakeups)
 }
+
+// While events flow, a refresh that changed nothing keeps the usage data
+// the live snapshot points to: the serving cache, keyed on Usage(), stays
+// valid while the live gauges move.
+func TestUnchangedRefreshKeepsUsageWhileEventsFlow(t *testing.T) {
+	t.Parallel()
+	r := newEventRig(t, zoomfake.Options{Seed: 141, Users: 6}, nil)
+	ctx := context.Background()
+	r.s.Refresh(ctx)
+	first := r.s.Snapshot().Usage()
+	uuid := r.meeting(r.env.fake.Users()[1].ID, 2, 1) // live only: not in any report yet
+	r.deliver(zoom.TransportWebSocket)
+	r.env.clock.Advance(time.Minute)
+	r.s.Refresh(ctx)
+	snap := r.s.Snapshot()
+	if snap.Usage() != first {
+		t.Error("a refresh that changed no usage data published new usage data")
+	}
+	if n := snap.Live.Meetings["scheduled"]; !snap.Live.Known || n != 1 {
+		t.Errorf("live: known %v, %d scheduled meetings in progress, want 1", snap.Live.Known, n)
+	}
+	r.env.clock.Advance(10 * time.Minute)
+	r.end(uuid)
+	r.deliver(zoom.TransportWebSocket)
+	r.env.clock.Advance(time.Hour) // past the report lag and every targeted try
+	r.s.Refresh(ctx)
+	if r.s.Snapshot().Usage() == first {
+		t.Error("a refresh that counted a meeting kept the old usage data")
+	}
+}

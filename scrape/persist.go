@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/go-kit/log/level"
@@ -17,26 +19,50 @@ import (
 // Encodings of what the store keeps. A meeting's record is small and
 // binary (one is kept per meeting); counters and histograms are JSON.
 
-// encodeCounted is: type length (1 byte), type, duration, total minutes,
-// participants (uint32 each, big endian), flags (1 byte).
+// compactRecord marks the first byte of a meeting record written since
+// issue 16: 0x80 | type code, then duration, total minutes and
+// participants (uvarints) and flags (1 byte): 5 to 9 bytes. A record
+// written before starts with the length of its type's name (under 0x80),
+// the name, the three figures as big-endian uint32 and flags; it is still
+// read, so no record needs rewriting.
+const compactRecord = 0x80
+
 func encodeCounted(c countedMeeting) []byte {
-	b := make([]byte, 0, 1+len(c.Type)+13)
-	b = append(b, byte(len(c.Type)))
-	b = append(b, c.Type...)
-	b = binary.BigEndian.AppendUint32(b, uint32(c.Duration))
-	b = binary.BigEndian.AppendUint32(b, uint32(c.TotalMinutes))
-	b = binary.BigEndian.AppendUint32(b, uint32(c.Participants))
+	b := make([]byte, 0, 2+3*binary.MaxVarintLen32)
+	b = append(b, compactRecord|c.Type)
+	b = binary.AppendUvarint(b, uint64(uint32(c.Duration)))
+	b = binary.AppendUvarint(b, uint64(uint32(c.TotalMinutes)))
+	b = binary.AppendUvarint(b, uint64(uint32(c.Participants)))
 	return append(b, c.Flags)
 }
 
 func decodeCounted(b []byte) (countedMeeting, error) {
+	if len(b) > 0 && b[0]&compactRecord != 0 {
+		c := countedMeeting{Type: b[0] &^ compactRecord}
+		if c.Type > maxTypeCode {
+			return countedMeeting{}, fmt.Errorf("meeting record has unknown type code %d", c.Type)
+		}
+		rest := b[1:]
+		for _, f := range []*int32{&c.Duration, &c.TotalMinutes, &c.Participants} {
+			v, n := binary.Uvarint(rest)
+			if n <= 0 || v > math.MaxInt32 {
+				return countedMeeting{}, fmt.Errorf("meeting record of %d bytes is malformed", len(b))
+			}
+			*f, rest = int32(v), rest[n:]
+		}
+		if len(rest) != 1 {
+			return countedMeeting{}, fmt.Errorf("meeting record of %d bytes is malformed", len(b))
+		}
+		c.Flags = rest[0]
+		return c, nil
+	}
 	if len(b) < 1 || len(b) != 1+int(b[0])+13 {
 		return countedMeeting{}, fmt.Errorf("meeting record of %d bytes is malformed", len(b))
 	}
 	n := int(b[0])
 	rest := b[1+n:]
 	return countedMeeting{
-		Type:         internType(string(b[1 : 1+n])),
+		Type:         typeCodeOf(string(b[1 : 1+n])),
 		Duration:     int32(binary.BigEndian.Uint32(rest[0:4])),
 		TotalMinutes: int32(binary.BigEndian.Uint32(rest[4:8])),
 		Participants: int32(binary.BigEndian.Uint32(rest[8:12])),
@@ -44,14 +70,60 @@ func decodeCounted(b []byte) (countedMeeting, error) {
 	}, nil
 }
 
-// internType shares one string per type name instead of one per meeting.
-func internType(name string) string {
-	for code := 1; code <= 10; code++ {
-		if t := TypeName(code); t == name {
-			return t
+// binaryCounters marks counter totals written since issue 16: then, in
+// type order, each type's name (uvarint length, bytes) and its seven
+// figures (varints), about 30 bytes a type where JSON took 150, so that a
+// user's e-mail and counters fit in the store's page they share with other
+// users. Counters written before are JSON (starting with '{', or null) and
+// still read.
+const binaryCounters = 0x01
+
+func encodeCounters(counters map[string]Totals) []byte {
+	b := []byte{binaryCounters}
+	for _, typ := range slices.Sorted(maps.Keys(counters)) {
+		t := counters[typ]
+		b = binary.AppendUvarint(b, uint64(len(typ)))
+		b = append(b, typ...)
+		for _, v := range []int64{t.Meetings, t.DurationSeconds, t.ParticipantSeconds, t.Participants, t.WithRecording, t.WithScreenShare, t.WithChat} {
+			b = binary.AppendVarint(b, v)
 		}
 	}
-	return name
+	return b
+}
+
+func decodeCounters(b []byte) (map[string]Totals, error) {
+	out := make(map[string]Totals)
+	if len(b) == 0 || b[0] != binaryCounters {
+		if err := json.Unmarshal(b, &out); err != nil {
+			return nil, err
+		}
+		if out == nil { // a stored null
+			out = make(map[string]Totals)
+		}
+		return out, nil
+	}
+	rest := b[1:]
+	for len(rest) > 0 {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(len(rest)-w) || n > 64 {
+			return nil, fmt.Errorf("counters of %d bytes are malformed", len(b))
+		}
+		typ := string(rest[w : w+int(n)])
+		rest = rest[w+int(n):]
+		var t Totals
+		for _, f := range []*int64{&t.Meetings, &t.DurationSeconds, &t.ParticipantSeconds, &t.Participants, &t.WithRecording, &t.WithScreenShare, &t.WithChat} {
+			v, w := binary.Varint(rest)
+			if w <= 0 {
+				return nil, fmt.Errorf("counters of %d bytes are malformed", len(b))
+			}
+			*f, rest = v, rest[w:]
+		}
+		if _, dup := out[typ]; dup {
+			return nil, fmt.Errorf("counters list type %q twice", typ)
+		}
+		out[typ] = t
+	}
+	return out, nil
 }
 
 // storedHistograms is the JSON form: counts per bucket in bound order.
@@ -246,14 +318,40 @@ func (s *Scraper) restore(st *store.Store) error {
 	for _, w := range s.monthsToRefresh(now) {
 		keep[monthKey(w.month)] = true
 	}
-	users, hist, err := st.Load(func(month string) bool { return keep[month] })
+	// One user at a time: the store's copy of a user is garbage once
+	// decoded, and a whole store's copy would double the memory at start.
+	restoredUsers, meetings := 0, 0
+	hist, err := st.Each(func(month string) bool { return keep[month] }, func(key string, data *store.UserData) error {
+		u := s.stateFor(key)
+		u.email = sanitize.Text(data.Email, maxEmailBytes) // a label until the directory is read
+		if len(data.Counters) > 0 {
+			var err error
+			if u.counters, err = decodeCounters(data.Counters); err != nil {
+				return fmt.Errorf("store %s: counters of user %s do not decode: %w", st.Path(), key, err)
+			}
+		}
+		for month, recs := range data.Meetings {
+			counted := make(map[string]countedMeeting, len(recs))
+			for uuid, b := range recs {
+				c, err := decodeCounted(b)
+				if err != nil {
+					return fmt.Errorf("store %s: user %s month %s meeting %s: %w", st.Path(), key, month, uuid, err)
+				}
+				counted[uuid] = c
+			}
+			u.counted[month] = counted
+			meetings += len(counted)
+		}
+		restoredUsers++
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	for mk := range keep {
 		s.inMemory[mk] = true
 	}
-	s.restored = len(users) > 0
+	s.restored = restoredUsers > 0
 	if len(hist) > 0 {
 		var sh storedHistograms
 		if err := json.Unmarshal(hist, &sh); err != nil {
@@ -275,29 +373,7 @@ func (s *Scraper) restore(st *store.Store) error {
 		}
 		s.client.RestoreBudget(r)
 	}
-	meetings := 0
-	for key, data := range users {
-		u := s.stateFor(key)
-		u.email = sanitize.Text(data.Email, maxEmailBytes) // a label until the directory is read
-		if len(data.Counters) > 0 {
-			if err := json.Unmarshal(data.Counters, &u.counters); err != nil {
-				return fmt.Errorf("store %s: counters of user %s do not decode: %w", st.Path(), key, err)
-			}
-		}
-		for month, recs := range data.Meetings {
-			counted := make(map[string]countedMeeting, len(recs))
-			for uuid, b := range recs {
-				c, err := decodeCounted(b)
-				if err != nil {
-					return fmt.Errorf("store %s: user %s month %s meeting %s: %w", st.Path(), key, month, uuid, err)
-				}
-				counted[uuid] = c
-			}
-			u.counted[month] = counted
-			meetings += len(counted)
-		}
-	}
-	level.Info(s.logger).Log("msg", "Restored counters from the store", "path", st.Path(), "users", len(users), "meetings", meetings)
+	level.Info(s.logger).Log("msg", "Restored counters from the store", "path", st.Path(), "users", restoredUsers, "meetings", meetings)
 	s.publish(now, false, 0)
 	return nil
 }

@@ -2,7 +2,6 @@ package scrape
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -52,6 +51,12 @@ type ScraperConfig struct {
 	SweepInterval time.Duration
 	// Registerer, when set, gets the event path's self-metrics (events.go).
 	Registerer prometheus.Registerer
+	// Account chooses the account collectors' fetches (account.go).
+	Account AccountConfig
+	// ColdStart lets refreshes borrow up to what remains of the day's
+	// budget beyond the bucket until every tracked user was covered once,
+	// so that the first refresh of an account covers everyone (coldstart.go).
+	ColdStart bool
 }
 
 // MaxIDBytes bounds a user id or meeting uuid from Zoom (README, "Status
@@ -121,6 +126,7 @@ type Scraper struct {
 	pending            int
 	sweepEvery         time.Duration // sweep cadence of the last cycle (sweepCadence)
 	flowingSince       time.Time     // the last cycle's eventsFlowingSince
+	warm               bool          // every tracked user was covered once: no more cold start (coldstart.go)
 
 	// Zoom events (events.go): touched by HandleEvent and scrapes, so each
 	// has its own lock; none is held while calling Zoom.
@@ -128,6 +134,8 @@ type Scraper struct {
 	targeted targetedQueue
 	hosts    atomic.Pointer[map[string]string] // Zoom host id -> key of a tracked user
 	evm      *eventPathMetrics
+
+	account accountState // the account collectors (account.go)
 }
 
 // catchUpWindow is a month refreshed once more after a downtime hid the end
@@ -217,6 +225,7 @@ func NewScraper(conf ScraperConfig) (*Scraper, error) {
 		return nil, err
 	}
 	s.initEvents()
+	s.initAccount()
 	return s, nil
 }
 
@@ -268,10 +277,12 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	now := s.now().UTC()
 
 	listOK := s.refreshDirectory(ctx, now)
+	s.reserveAccount(now) // account.go: budget for the account reports, called below
 	tracked := s.trackedUsers(now)
 	months, loadOK := s.loadMonths(s.monthsToRefresh(now), now)
 	// Targeted fetches that are due come first in the budget.
 	s.countOutcomes(s.runTargetedLocked(ctx, now))
+	settle := s.borrowForColdStart(tracked, now) // coldstart.go
 	var plan cyclePlan
 	if loadOK {
 		plan = s.planCycle(ctx, tracked, months, now)
@@ -303,6 +314,8 @@ func (s *Scraper) Refresh(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+	s.refreshAccount(ctx, now, listOK)
+	settle()
 
 	s.noteCoverage(tracked, months, now)
 	if loadOK {
@@ -759,7 +772,7 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 				clamped += uint64(clampedFigures(m))
 			} else {
 				add, next = growth(prev, m)
-				typ = prev.Type // counted under the type it was first seen with
+				typ = TypeName(int(prev.Type)) // counted under the type it was first seen with
 				if next != prev {
 					clamped += uint64(clampedFigures(m))
 				}
@@ -793,7 +806,8 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	}
 	for key, recs := range changed {
 		if u.counted[key] == nil {
-			u.counted[key] = make(map[string]countedMeeting, len(recs))
+			u.counted[key] = recs // a month's first meetings: no copy
+			continue
 		}
 		for uuid, rec := range recs {
 			u.counted[key][uuid] = rec
@@ -809,8 +823,13 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	if len(changed) > 0 {
 		u.lastChanged = s.now()
 	}
-	u.counters, u.email = counters, email
-	if month != nil {
+	if !maps.Equal(counters, u.counters) {
+		u.counters = counters // a new map: snapshots share the old one
+	}
+	u.email = email
+	// The month's map is kept when nothing in it changed, so that
+	// snapshots share it.
+	if month != nil && (u.month == nil || !u.monthOf.Equal(monthOf) || !maps.Equal(month, u.month)) {
 		u.month, u.monthOf = month, monthOf
 	}
 	return nil
@@ -819,10 +838,8 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 // commit writes one user's changes, with the histograms as they will be
 // after the observations, in one transaction.
 func (s *Scraper) commit(user, email string, counters map[string]Totals, changed map[string]map[string]countedMeeting, observed []zoom.Meeting) error {
-	encCounters, err := json.Marshal(counters)
-	if err != nil {
-		return err
-	}
+	encCounters := encodeCounters(counters)
+	var err error
 	var encHist []byte
 	if len(observed) > 0 {
 		durations, sizes := cloneHistograms(s.durations), cloneHistograms(s.sizes)
@@ -973,6 +990,8 @@ func (s *Scraper) buildSnapshot(now time.Time, ok bool, elapsed time.Duration, n
 		ClampedFigures:    s.clampedFigures,
 		RefusedMeetings:   s.refusedMeetings,
 		RefusedUsers:      s.refusedUsers,
+		Account:           s.accountSnapshot(),
+		Users:             make([]UserSnapshot, 0, len(s.users)),
 	}
 	for typ, h := range s.durations {
 		snap.Durations[typ] = h.clone()
@@ -994,7 +1013,8 @@ func (s *Scraper) buildSnapshot(now time.Time, ok bool, elapsed time.Duration, n
 			LastError:    u.lastError,
 			LastZoomErr:  u.lastAPIErr,
 			OverdueSince: s.overdueSince(u, now),
-			Counters:     make(map[string]Totals, len(u.counters)),
+			LastLogin:    s.lastLoginOf(u.info.ID),
+			Counters:     u.counters, // replaced whole, never mutated: safe to share
 		}
 		us.Overdue = !us.OverdueSince.IsZero()
 		if !us.Listed {
@@ -1003,12 +1023,10 @@ func (s *Scraper) buildSnapshot(now time.Time, ok bool, elapsed time.Duration, n
 		if u.monthOf.Equal(cur) && u.retiredSince.IsZero() {
 			us.Month = u.month // replaced whole, never mutated: safe to share
 		}
-		for typ, t := range u.counters {
-			us.Counters[typ] = t
-		}
 		snap.Users = append(snap.Users, us)
 	}
 	sort.Slice(snap.Users, func(i, j int) bool { return snap.Users[i].Key < snap.Users[j].Key })
+	s.shareUsage(snap)
 	return snap
 }
 
@@ -1029,7 +1047,10 @@ func (u *userState) labelEmail() string {
 }
 
 // Snapshot is one refresh's complete, immutable result. Nothing in it is
-// changed after it is published.
+// changed after it is published. Its usage data (users' figures, labels,
+// histograms) is also that of Usage(), which stays the same snapshot as long
+// as that data does not change: read usage from Usage() to cache it, and
+// health (Up, the times, each user's last refresh) from the snapshot itself.
 type Snapshot struct {
 	Published time.Time // when the refresh that made it started
 	Month     time.Time // first day (UTC) of the month the month-to-date figures cover
@@ -1063,9 +1084,15 @@ type Snapshot struct {
 	RefusedMeetings uint64
 	RefusedUsers    uint64
 
+	// Account is what the account collectors fetched (account.go); nil
+	// without any.
+	Account *AccountSnapshot
+
 	// Live is what is in progress now, from Zoom events (events.go).
-	Live  LiveSnapshot
-	usage *Snapshot // the snapshot Live was added to (Usage)
+	Live LiveSnapshot
+	// usage is what Usage returns: the snapshot Live was added to, or the
+	// earlier snapshot whose usage data this one repeats (publish.go).
+	usage *Snapshot
 }
 
 // UserSnapshot is one tracked user in a Snapshot.
@@ -1083,6 +1110,7 @@ type UserSnapshot struct {
 	LastAttempt time.Time
 	LastError   string         // why the last refresh failed; "" after a success
 	LastZoomErr *zoom.APIError // Zoom's status, code, message and tracking id behind LastError, if any
+	LastLogin   time.Time      // last sign-in (GET /users last_login_time), with the licenses collector; zero when unknown
 	// Overdue: the user's data is older than Snapshot.OverdueAfter (or it
 	// was never refreshed and has been tracked that long), since
 	// OverdueSince. Never true of a retired user.

@@ -76,14 +76,36 @@ func (t *Totals) Add(o Totals) {
 
 // countedMeeting is what a meeting contributed to the counters so far, so a
 // later, larger report adds only the growth. Small on purpose: one is kept
-// per meeting of every month still refreshed.
+// per meeting of every month still refreshed (16 bytes).
 type countedMeeting struct {
-	Type         string
 	Duration     int32 // minutes
 	TotalMinutes int32
 	Participants int32
+	Type         uint8 // Zoom's type code, 0 for the codes TypeName calls "unknown"
 	Flags        uint8 // meetingRecording | meetingScreenShare | meetingChat
 }
+
+// typeCode is a meeting type as countedMeeting keeps it: Zoom's code when
+// TypeName names it, else 0 ("unknown", as TypeName(0)).
+func typeCode(code int) uint8 {
+	if TypeName(code) == "unknown" {
+		return 0
+	}
+	return uint8(code)
+}
+
+// typeCodeOf is the code of a TypeName, 0 for "unknown" and any other.
+func typeCodeOf(name string) uint8 {
+	for code := 1; code <= maxTypeCode; code++ {
+		if TypeName(code) == name {
+			return uint8(code)
+		}
+	}
+	return 0
+}
+
+// maxTypeCode is the largest code TypeName names.
+const maxTypeCode = 9
 
 const (
 	meetingRecording uint8 = 1 << iota
@@ -182,7 +204,7 @@ func clampedFigures(m zoom.Meeting) int {
 
 func record(m zoom.Meeting) countedMeeting {
 	return countedMeeting{
-		Type:         TypeName(m.Type),
+		Type:         typeCode(m.Type),
 		Duration:     clampMinutes(m.Duration),
 		TotalMinutes: clampParticipantMinutes(m.TotalMinutes),
 		Participants: clampParticipants(m.ParticipantsCount),

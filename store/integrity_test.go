@@ -109,12 +109,12 @@ func TestDamagedStoreRefused(t *testing.T) {
 		{
 			name:   "flipped byte in a meeting value of a month no longer loaded",
 			damage: func(t *testing.T, path string) { flip(t, path, markerMeeting) },
-			want:   []string{"users/user-7/months/2026-10/other fails its checksum"},
+			want:   []string{"months/2026-10/user-7 fails its checksum"},
 		},
 		{
 			name:   "flipped byte in a meeting key",
 			damage: func(t *testing.T, path string) { flip(t, path, markerUUID) },
-			want:   []string{"users/user-7/months/2026-10/uuid-ke", "fails its checksum"},
+			want:   []string{"months/2026-10/user-7 fails its checksum"},
 		},
 		{
 			name:   "flipped byte in a shared value",
@@ -231,11 +231,18 @@ func TestOpenBoltRecoversPanic(t *testing.T) {
 	dir := t.TempDir()
 	writeStore(t, dir)
 	path := filepath.Join(dir, FileName)
-	truncateHalf(t, path)
+	// Cut just before the freelist page, which bolt.Open reads.
+	m := liveMeta(t, path)
+	if m.freelist == pgidNoFreelist || m.freelist < 2 {
+		t.Fatalf("freelist at page %d", m.freelist)
+	}
+	if err := os.Truncate(path, int64(m.freelist*m.pageSize)); err != nil {
+		t.Fatal(err)
+	}
 	db, err := openBolt(path)
 	if err == nil {
 		db.Close()
-		t.Fatal("bbolt opened a store cut in half")
+		t.Fatal("bbolt opened a store cut short")
 	}
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "opening it failed") {
 		t.Errorf("error = %v", err)
@@ -261,7 +268,7 @@ func TestValuesCarryChecksums(t *testing.T) {
 	err = db.View(func(tx *bolt.Tx) error {
 		return walkAll(tx, func(p [][]byte, v []byte) error {
 			if isSchemaKey(p) {
-				if string(v) != "2" {
+				if string(v) != "3" {
 					t.Errorf("schema version %q", v)
 				}
 				return nil
@@ -273,8 +280,10 @@ func TestValuesCarryChecksums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 50*52 {
-		t.Errorf("only %d values checked", n)
+	// Each user's e-mail, counters and month of meetings, user-7's second
+	// month, the histograms and the shared state.
+	if want := 50*3 + 3; n != want {
+		t.Errorf("%d values checked, want %d", n, want)
 	}
 }
 
@@ -325,8 +334,10 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "Store migrated from schema version 1") || !strings.Contains(logs.String(), "values=14") {
-		t.Errorf("migration log: %s", logs.String())
+	for _, w := range []string{"Store migrated from schema version 1", "values=14", "Store migrated to schema version 3", "users=2 meetings=8"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("migration log lacks %q: %s", w, logs.String())
+		}
 	}
 	check := func(s *Store) {
 		t.Helper()
@@ -355,7 +366,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	check(s)
 	s.Close()
 
-	// Reopened: version 2, no second migration, the same values.
+	// Reopened: version 3, no second migration, the same values.
 	logs.Reset()
 	s, err = OpenWith(dir, Options{Logger: log.NewLogfmtLogger(&logs)})
 	if err != nil {
@@ -371,6 +382,148 @@ func TestMigrateFromVersion1(t *testing.T) {
 	flip(t, filepath.Join(dir, FileName), `"user":"u2"`)
 	if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "users/u2/counters fails its checksum") {
 		t.Errorf("a flipped byte in a migrated value: %v", err)
+	}
+}
+
+// writeV2 writes a store as zoom_exporter wrote schema version 2: a bucket
+// per user and month, each meeting a value with its checksum. users maps a
+// user to its months, each to its meetings.
+func writeV2(t testing.TB, dir string, users map[string]map[string]map[string][]byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		ub, _ := tx.CreateBucket(bucketUsers)
+		shared, _ := tx.CreateBucket(bucketShared)
+		if err := meta.Put(keySchema, []byte("2")); err != nil {
+			return err
+		}
+		for u, months := range users {
+			name := []byte(u)
+			user, err := ub.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			user.Put(keyEmail, seal([]byte(u+"@example.com"), bucketUsers, name, keyEmail))
+			user.Put(keyCounters, seal([]byte(`{"pmi":{"Meetings":3}}`), bucketUsers, name, keyCounters))
+			mbs, _ := user.CreateBucket(bucketMonths)
+			for m, meetings := range months {
+				mk := []byte(m)
+				mb, _ := mbs.CreateBucket(mk)
+				for uuid, v := range meetings {
+					if err := mb.Put([]byte(uuid), seal(v, bucketUsers, name, bucketMonths, mk, []byte(uuid))); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return shared.Put(keyHistograms, seal([]byte(`{"h":2}`), bucketShared, keyHistograms))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A store of schema version 2 is migrated once, in one transaction, to one
+// value per user and month: every meeting, e-mail, counter and histogram is
+// kept, and the old buckets are gone.
+func TestMigrateFromVersion2(t *testing.T) {
+	t.Parallel()
+	want := map[string]map[string]map[string][]byte{
+		"u1": {"2026-10": {"uuid/a==": {1, 2, 3}, "uuid-b": []byte("b")}, "2026-11": {"c+d==": {4}}},
+		"u2": {"2026-11": {"uuid/a==": {5}}}, // the same uuid for another user
+		"u3": {},
+	}
+	dir := t.TempDir()
+	writeV2(t, dir, want)
+	var logs bytes.Buffer
+	s, err := OpenWith(dir, Options{Logger: log.NewLogfmtLogger(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := "Store migrated to schema version 3"; !strings.Contains(logs.String(), w) || !strings.Contains(logs.String(), "users=3 meetings=4") {
+		t.Errorf("migration log lacks %q, users=3 meetings=4: %s", w, logs.String())
+	}
+	check := func(s *Store) {
+		t.Helper()
+		users, hist, err := s.Load(func(string) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(hist) != `{"h":2}` || len(users) != len(want) {
+			t.Fatalf("histograms %q, %d users", hist, len(users))
+		}
+		for u, months := range want {
+			d := users[u]
+			if d == nil || d.Email != u+"@example.com" || string(d.Counters) != `{"pmi":{"Meetings":3}}` {
+				t.Fatalf("%s = %+v", u, d)
+			}
+			if len(d.Meetings) != len(months) {
+				t.Errorf("%s has months %v, want %d", u, d.Meetings, len(months))
+			}
+			for m, meetings := range months {
+				got := d.Meetings[m]
+				if len(got) != len(meetings) {
+					t.Errorf("%s %s: %d meetings, want %d", u, m, len(got), len(meetings))
+				}
+				for uuid, v := range meetings {
+					if !bytes.Equal(got[uuid], v) {
+						t.Errorf("%s %s %s = %q, want %q", u, m, uuid, got[uuid], v)
+					}
+				}
+			}
+		}
+	}
+	check(s)
+	s.Close()
+
+	// Reopened: no second migration; the old buckets are gone.
+	logs.Reset()
+	s, err = OpenWith(dir, Options{Logger: log.NewLogfmtLogger(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "migrated") {
+		t.Errorf("migrated twice: %s", logs.String())
+	}
+	check(s)
+	err = s.view(func(tx *bolt.Tx) error {
+		return walkAll(tx, func(p [][]byte, _ []byte) error {
+			if len(p) > 3 {
+				t.Errorf("a value left in the old layout: %s", showPath(p))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// The migrated values are checked: a flipped byte is caught.
+	flip(t, filepath.Join(dir, FileName), "uuid-b")
+	if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "months/2026-10/u1 fails its checksum") {
+		t.Errorf("a flipped byte in a migrated meeting: %v", err)
+	}
+}
+
+// A damaged version 2 store is refused before the migration rewrites it.
+func TestMigrationFromVersion2RefusesDamage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeV2(t, dir, map[string]map[string]map[string][]byte{"u1": {"2026-11": {"uuid-x": []byte(markerMeeting)}}})
+	path := filepath.Join(dir, FileName)
+	flip(t, path, markerMeeting)
+	before, _ := os.ReadFile(path)
+	if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "users/u1/months/2026-11/uuid-x fails its checksum") {
+		t.Errorf("a damaged version 2 store: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the damaged store was rewritten")
 	}
 }
 
@@ -417,50 +570,80 @@ func TestErrorsKeepTheirType(t *testing.T) {
 }
 
 // BenchmarkOpen measures what opening costs a large store: every page and
-// every value's checksum is checked, and a store of version 1 migrated.
+// every value's checksum is checked; a store of version 1 is migrated to
+// checksums and to one value per user and month, one of version 2 to one
+// value per user and month. It reports the file's size before and after.
 //
 //	go test -run '^$' -bench Open -benchtime 3x ./store/
 func BenchmarkOpen(b *testing.B) {
 	const users, meetings = 100, 1000 // 100,000 meetings
-	for _, version := range []int{1, 2} {
+	uuid := func(u, i int) string { return fmt.Sprintf("uuid-%d-%d-abcdefghij==", u, i) }
+	const record = "\x09scheduled0123456789abc" // as version 2 wrote them
+	build := map[int]func(b *testing.B, dir string){
+		1: func(b *testing.B, dir string) {
+			db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			err = db.Update(func(tx *bolt.Tx) error {
+				meta, _ := tx.CreateBucket(bucketMeta)
+				ub, _ := tx.CreateBucket(bucketUsers)
+				tx.CreateBucket(bucketShared)
+				meta.Put(keySchema, []byte("1"))
+				for u := range users {
+					user, _ := ub.CreateBucket(fmt.Appendf(nil, "user-%d", u))
+					user.Put(keyCounters, []byte(`{"pmi":{"meetings":1000,"duration":60000}}`))
+					months, _ := user.CreateBucket(bucketMonths)
+					mb, _ := months.CreateBucket([]byte("2026-11"))
+					for i := range meetings {
+						if err := mb.Put([]byte(uuid(u, i)), []byte(record)); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		},
+		2: func(b *testing.B, dir string) {
+			data := make(map[string]map[string]map[string][]byte, users)
+			for u := range users {
+				m := make(map[string][]byte, meetings)
+				for i := range meetings {
+					m[uuid(u, i)] = []byte(record)
+				}
+				data[fmt.Sprintf("user-%d", u)] = map[string]map[string][]byte{"2026-11": m}
+			}
+			writeV2(b, dir, data)
+		},
+		3: func(b *testing.B, dir string) {
+			s, err := Open(dir, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for u := range users {
+				m := make(map[string][]byte, meetings)
+				for i := range meetings {
+					m[uuid(u, i)] = []byte{0x82, 45, 0x87, 0x01, 3, 5}
+				}
+				c := Change{User: fmt.Sprintf("user-%d", u), Counters: []byte(`{"pmi":{"meetings":1000,"duration":60000}}`), Meetings: map[string]map[string][]byte{"2026-11": m}}
+				if err := s.Commit(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		},
+	}
+	for _, version := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("schema_v%d", version), func(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				dir := b.TempDir()
-				db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				err = db.Update(func(tx *bolt.Tx) error {
-					meta, _ := tx.CreateBucket(bucketMeta)
-					ub, _ := tx.CreateBucket(bucketUsers)
-					tx.CreateBucket(bucketShared)
-					meta.Put(keySchema, []byte("1"))
-					for u := range users {
-						user, _ := ub.CreateBucket(fmt.Appendf(nil, "user-%d", u))
-						user.Put(keyCounters, []byte(`{"pmi":{"meetings":1000,"duration":60000}}`))
-						months, _ := user.CreateBucket(bucketMonths)
-						mb, _ := months.CreateBucket([]byte("2026-11"))
-						for i := range meetings {
-							if err := mb.Put(fmt.Appendf(nil, "uuid-%d-%d-abcdefghij==", u, i), []byte("\x09scheduled0123456789abc")); err != nil {
-								return err
-							}
-						}
-					}
-					return nil
-				})
-				db.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if version == 2 { // migrated once, outside the timing
-					s, err := Open(dir, nil)
-					if err != nil {
-						b.Fatal(err)
-					}
-					s.Close()
-				}
-				info, _ := os.Stat(filepath.Join(dir, FileName))
+				build[version](b, dir)
+				before, _ := os.Stat(filepath.Join(dir, FileName))
 				b.StartTimer()
 				s, err := Open(dir, nil)
 				if err != nil {
@@ -468,7 +651,9 @@ func BenchmarkOpen(b *testing.B) {
 				}
 				b.StopTimer()
 				s.Close()
-				b.ReportMetric(float64(info.Size())/1e6, "MB")
+				after, _ := os.Stat(filepath.Join(dir, FileName))
+				b.ReportMetric(float64(before.Size())/1e6, "MB-before")
+				b.ReportMetric(float64(after.Size())/1e6, "MB-after")
 				b.StartTimer()
 			}
 		})

@@ -99,7 +99,7 @@ func (s *Store) claim(tx *bolt.Tx, want Owner, discard bool) error {
 	if !discard || (want.Demo && !stored.Demo) {
 		return &ForeignError{Path: s.path, Stored: stored, Wants: want}
 	}
-	for _, name := range [][]byte{bucketUsers, bucketShared} {
+	for _, name := range [][]byte{bucketUsers, bucketShared, bucketMonths} {
 		if err := tx.DeleteBucket(name); err != nil {
 			return err
 		}
@@ -114,16 +114,18 @@ func (s *Store) claim(tx *bolt.Tx, want Owner, discard bool) error {
 
 // countData counts the users and the meetings a store holds.
 func countData(tx *bolt.Tx) (users, meetings int) {
-	ub := tx.Bucket(bucketUsers)
-	_ = ub.ForEachBucket(func(name []byte) error {
+	_ = tx.Bucket(bucketUsers).ForEachBucket(func([]byte) error {
 		users++
-		if months := ub.Bucket(name).Bucket(bucketMonths); months != nil {
-			_ = months.ForEachBucket(func(m []byte) error {
-				meetings += months.Bucket(m).Stats().KeyN
-				return nil
-			})
-		}
 		return nil
+	})
+	top := tx.Bucket(bucketMonths)
+	_ = top.ForEachBucket(func(m []byte) error {
+		return top.Bucket(m).ForEach(func(_, v []byte) error {
+			if len(v) >= sumSize {
+				meetings += max(countEntries(v[:len(v)-sumSize]), 0)
+			}
+			return nil
+		})
 	})
 	return users, meetings
 }

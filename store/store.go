@@ -27,8 +27,9 @@ const FileName = "zoom_exporter.db"
 
 // SchemaVersion is the layout this code reads and writes. A store written
 // by a newer version is refused, never reset; one of version 1 (values
-// without checksums) is migrated when opened.
-const SchemaVersion = 2
+// without checksums) or 2 (a bucket per user and month) is migrated when
+// opened.
+const SchemaVersion = 3
 
 // lockTimeout bounds the wait for another process's lock on the file.
 const lockTimeout = 2 * time.Second
@@ -36,13 +37,16 @@ const lockTimeout = 2 * time.Second
 // Layout (every value but the schema version ends with its checksum: see
 // seal):
 //
-//	meta/schema_version        -> "2"
+//	meta/schema_version        -> "3"
 //	meta/owner                 -> JSON Owner: the account and shard layout
 //	users/<user>/email         -> e-mail for the user label
 //	users/<user>/counters      -> encoded counter totals
-//	users/<user>/months/<YYYY-MM>/<uuid> -> encoded contribution of one meeting
+//	months/<YYYY-MM>/<user>    -> the user's meetings of the month, by uuid,
+//	                              each with its encoded contribution (months.go)
 //	shared/histograms          -> encoded histograms
 //	shared/state/<key>         -> PutShared values
+//
+// Version 2 kept each meeting under users/<user>/months/<YYYY-MM>/<uuid>.
 var (
 	bucketMeta    = []byte("meta")
 	bucketUsers   = []byte("users")
@@ -63,6 +67,8 @@ type Store struct {
 
 	mu         sync.Mutex
 	lastCommit time.Time
+
+	migrated bool // init migrated it: compact it
 }
 
 type storeMetrics struct {
@@ -118,10 +124,16 @@ func OpenWith(dir string, opts Options) (*Store, error) {
 	if s.logger == nil {
 		s.logger = log.NewNopLogger()
 	}
+	os.Remove(path + compactSuffix) // a copy a crash left behind; the lock is ours
 	s.metrics = newStoreMetrics(s)
 	if err := s.init(opts); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
+	}
+	if s.migrated {
+		if err := s.compact(); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(s.metrics.size, s.metrics.lastCommit, s.metrics.commits, s.metrics.commitErrors, s.metrics.commitTime)
@@ -143,7 +155,7 @@ func openError(path string, err error) error {
 }
 
 // init checks every page and value of the store, writes the schema version
-// into a new store, migrates one of version 1, refuses one of any other
+// into a new store, migrates one of version 1 or 2, refuses one of any other
 // version, and claims it for its owner.
 func (s *Store) init(opts Options) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -162,28 +174,31 @@ func (s *Store) init(opts Options) (err error) {
 		if err != nil {
 			return corrupt(s.path, fmt.Sprintf("its schema version %q is unreadable", raw))
 		}
-		if v != SchemaVersion && v != 1 {
+		if v < 1 || v > SchemaVersion {
 			return fmt.Errorf("store %s has schema version %d, but this zoom_exporter reads version %d; run the zoom_exporter version that wrote it, or move the file aside to start afresh", s.path, v, SchemaVersion)
 		}
-		for _, b := range [][]byte{bucketUsers, bucketShared} {
+		buckets := [][]byte{bucketUsers, bucketShared}
+		if v == SchemaVersion {
+			buckets = append(buckets, bucketMonths)
+		}
+		for _, b := range buckets {
 			if tx.Bucket(b) == nil {
 				return corrupt(s.path, fmt.Sprintf("its bucket %q is missing", b))
 			}
 		}
 		version = v
-		return checkStructure(s.path, tx, v == SchemaVersion)
+		return checkStructure(s.path, tx, v >= 2)
 	})
 	if err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		switch version {
-		case 0:
+		if version == 0 {
 			meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 			if err != nil {
 				return err
 			}
-			for _, b := range [][]byte{bucketUsers, bucketShared} {
+			for _, b := range [][]byte{bucketUsers, bucketShared, bucketMonths} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -191,7 +206,8 @@ func (s *Store) init(opts Options) (err error) {
 			if err := meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 				return err
 			}
-		case 1:
+		}
+		if version == 1 {
 			n := 0
 			for _, b := range [][]byte{bucketMeta, bucketUsers, bucketShared} {
 				m, err := sealBucket(tx.Bucket(b), [][]byte{b})
@@ -200,17 +216,85 @@ func (s *Store) init(opts Options) (err error) {
 				}
 				n += m
 			}
+			level.Info(s.logger).Log("msg", "Store migrated from schema version 1: every value now carries a checksum; zoom_exporter versions before this one no longer open it",
+				"path", s.path, "schema_version", SchemaVersion, "values", n)
+		}
+		if version == 1 || version == 2 {
+			users, meetings, err := s.oneValuePerMonth(tx)
+			if err != nil {
+				return fmt.Errorf("store %s: migrating to schema version %d: %w", s.path, SchemaVersion, err)
+			}
 			if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 				return err
 			}
-			level.Info(s.logger).Log("msg", "Store migrated from schema version 1: every value now carries a checksum; zoom_exporter versions before this one no longer open it",
-				"path", s.path, "schema_version", SchemaVersion, "values", n)
+			level.Info(s.logger).Log("msg", "Store migrated to schema version 3: each user's meetings of a month are one value; zoom_exporter versions before this one no longer open it",
+				"path", s.path, "schema_version", SchemaVersion, "users", users, "meetings", meetings)
+			s.migrated = true
 		}
 		if opts.Owner == (Owner{}) {
 			return nil
 		}
 		return s.claim(tx, opts.Owner, opts.DiscardForeign)
 	})
+}
+
+// oneValuePerMonth is the migration from schema version 2: each bucket
+// users/<user>/months/<YYYY-MM> becomes the value months/<YYYY-MM>/<user>.
+// Every value it reads is checked against its checksum.
+func (s *Store) oneValuePerMonth(tx *bolt.Tx) (users, meetings int, err error) {
+	top, err := tx.CreateBucketIfNotExists(bucketMonths)
+	if err != nil {
+		return 0, 0, err
+	}
+	ub := tx.Bucket(bucketUsers)
+	var names [][]byte
+	if err := ub.ForEachBucket(func(name []byte) error {
+		names = append(names, bytes.Clone(name))
+		return nil
+	}); err != nil {
+		return 0, 0, err
+	}
+	for _, name := range names {
+		user := ub.Bucket(name)
+		old := user.Bucket(bucketMonths)
+		if old == nil {
+			continue
+		}
+		var months [][]byte
+		if err := old.ForEachBucket(func(m []byte) error {
+			months = append(months, bytes.Clone(m))
+			return nil
+		}); err != nil {
+			return 0, 0, err
+		}
+		for _, mk := range months {
+			var entries []entry
+			err := old.Bucket(mk).ForEach(func(k, v []byte) error {
+				if v == nil {
+					return corrupt(s.path, fmt.Sprintf("%s is a bucket where a meeting was expected", showPath([][]byte{bucketUsers, name, bucketMonths, mk, k})))
+				}
+				v, err := s.unseal(v, bucketUsers, name, bucketMonths, mk, k)
+				entries = append(entries, entry{bytes.Clone(k), v}) // bbolt gives keys in order
+				return err
+			})
+			if err != nil {
+				return 0, 0, err
+			}
+			mb, err := top.CreateBucketIfNotExists(mk)
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := mb.Put(name, seal(appendEntries(nil, entries), bucketMonths, mk, name)); err != nil {
+				return 0, 0, err
+			}
+			meetings += len(entries)
+		}
+		if err := user.DeleteBucket(bucketMonths); err != nil {
+			return 0, 0, err
+		}
+		users++
+	}
+	return users, meetings, nil
 }
 
 // Path is the store's file.
@@ -243,12 +327,19 @@ type Change struct {
 	Histograms []byte                       // replaces the stored value when not nil
 }
 
+// fillPercent is how full bbolt fills a page before it splits it. Users
+// are mostly written in key order (a refresh goes through them sorted), for
+// which bbolt's default of half a page leaves every page half empty.
+const fillPercent = 0.9
+
 // Commit writes c in one transaction.
 func (s *Store) Commit(c Change) error {
 	start := time.Now()
 	err := s.update(func(tx *bolt.Tx) error {
 		name := []byte(c.User)
-		user, err := tx.Bucket(bucketUsers).CreateBucketIfNotExists(name)
+		users := tx.Bucket(bucketUsers)
+		users.FillPercent = fillPercent
+		user, err := users.CreateBucketIfNotExists(name)
 		if err != nil {
 			return err
 		}
@@ -258,21 +349,23 @@ func (s *Store) Commit(c Change) error {
 		if err := user.Put(keyCounters, seal(c.Counters, bucketUsers, name, keyCounters)); err != nil {
 			return err
 		}
-		months, err := user.CreateBucketIfNotExists(bucketMonths)
-		if err != nil {
-			return err
-		}
 		for month, meetings := range c.Meetings {
 			mk := []byte(month)
-			mb, err := months.CreateBucketIfNotExists(mk)
+			mb, err := tx.Bucket(bucketMonths).CreateBucketIfNotExists(mk)
 			if err != nil {
 				return err
 			}
-			for uuid, v := range meetings {
-				uk := []byte(uuid)
-				if err := mb.Put(uk, seal(v, bucketUsers, name, bucketMonths, mk, uk)); err != nil {
-					return err
-				}
+			mb.FillPercent = fillPercent
+			old, err := s.unseal(mb.Get(name), bucketMonths, mk, name)
+			if err != nil {
+				return err
+			}
+			merged, err := mergeEntries(old, meetings)
+			if err != nil {
+				return corrupt(s.path, fmt.Sprintf("the value at %s: %v", showPath([][]byte{bucketMonths, mk, name}), err))
+			}
+			if err := mb.Put(name, seal(merged, bucketMonths, mk, name)); err != nil {
+				return err
 			}
 		}
 		if c.Histograms != nil {
@@ -296,10 +389,35 @@ func (s *Store) Commit(c Change) error {
 // the histograms.
 func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, histograms []byte, err error) {
 	users = make(map[string]*UserData)
+	histograms, err = s.Each(keep, func(user string, data *UserData) error {
+		users[user] = data
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return users, histograms, nil
+}
+
+// Each calls fn for every user, one at a time, with the meetings of the
+// months keep accepts, and returns the histograms: Load without holding
+// every user's data at once. fn may keep what it is given.
+func (s *Store) Each(keep func(month string) bool, fn func(user string, data *UserData) error) (histograms []byte, err error) {
+	var fnErr error // fn's own error, returned as it is
 	err = s.view(func(tx *bolt.Tx) error {
 		var err error
 		histograms, err = s.unseal(tx.Bucket(bucketShared).Get(keyHistograms), bucketShared, keyHistograms)
 		if err != nil {
+			return err
+		}
+		top := tx.Bucket(bucketMonths)
+		var months [][]byte
+		if err := top.ForEachBucket(func(m []byte) error {
+			if keep(string(m)) {
+				months = append(months, m)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketUsers).ForEachBucket(func(name []byte) error {
@@ -317,35 +435,38 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 				Counters: counters,
 				Meetings: make(map[string]map[string][]byte),
 			}
-			if months := ub.Bucket(bucketMonths); months != nil {
-				err := months.ForEachBucket(func(month []byte) error {
-					if !keep(string(month)) {
-						return nil
-					}
-					m := make(map[string][]byte)
-					err := months.Bucket(month).ForEach(func(k, v []byte) error {
-						v, err := s.unseal(v, bucketUsers, name, bucketMonths, month, k)
-						m[string(k)] = v
-						return err
-					})
-					u.Meetings[string(month)] = m
-					return err
-				})
-				if err != nil {
+			for _, mk := range months {
+				stored := top.Bucket(mk).Get(name)
+				if stored == nil {
+					continue
+				}
+				if err := verify(s.path, stored, [][]byte{bucketMonths, mk, name}); err != nil {
 					return err
 				}
+				m := make(map[string][]byte)
+				err := eachEntry(stored[:len(stored)-sumSize], func(k, v []byte) error {
+					m[string(k)] = bytes.Clone(v)
+					return nil
+				})
+				if err != nil {
+					return corrupt(s.path, fmt.Sprintf("the value at %s: %v", showPath([][]byte{bucketMonths, mk, name}), err))
+				}
+				u.Meetings[string(mk)] = m
 			}
-			users[string(name)] = u
-			return nil
+			fnErr = fn(string(name), u)
+			return fnErr
 		})
 	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
 	if errors.Is(err, ErrCorrupt) {
-		return nil, nil, err // the message names the file and the fix
+		return nil, err // the message names the file and the fix
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("store %s: reading: %w", s.path, err)
+		return nil, fmt.Errorf("store %s: reading: %w", s.path, err)
 	}
-	return users, histograms, nil
+	return histograms, nil
 }
 
 // PutShared keeps a small value of the whole exporter (not of one user),
@@ -377,11 +498,25 @@ func (s *Store) Shared(key string) ([]byte, error) {
 // DeleteUser forgets a user that is no longer tracked.
 func (s *Store) DeleteUser(user string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(bucketUsers).DeleteBucket([]byte(user))
-		if errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return nil
+		name := []byte(user)
+		err := tx.Bucket(bucketUsers).DeleteBucket(name)
+		if err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
 		}
-		return err
+		top := tx.Bucket(bucketMonths)
+		var months [][]byte
+		if err := top.ForEachBucket(func(m []byte) error {
+			months = append(months, bytes.Clone(m))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, mk := range months {
+			if err := top.Bucket(mk).Delete(name); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		s.metrics.commitErrors.Inc()
@@ -394,29 +529,22 @@ func (s *Store) DeleteUser(user string) error {
 // reports for the past six months only, so older ones can never change.
 func (s *Store) PruneBefore(oldest string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		users := tx.Bucket(bucketUsers)
-		return users.ForEachBucket(func(name []byte) error {
-			months := users.Bucket(name).Bucket(bucketMonths)
-			if months == nil {
-				return nil
-			}
-			var old [][]byte
-			err := months.ForEachBucket(func(month []byte) error {
-				if string(month) < oldest {
-					old = append(old, bytes.Clone(month))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, m := range old {
-				if err := months.DeleteBucket(m); err != nil {
-					return err
-				}
+		top := tx.Bucket(bucketMonths)
+		var old [][]byte
+		if err := top.ForEachBucket(func(month []byte) error {
+			if string(month) < oldest {
+				old = append(old, bytes.Clone(month))
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		for _, m := range old {
+			if err := top.DeleteBucket(m); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		s.metrics.commitErrors.Inc()
@@ -429,12 +557,11 @@ func (s *Store) PruneBefore(oldest string) error {
 func (s *Store) Months(user string) ([]string, error) {
 	var out []string
 	err := s.view(func(tx *bolt.Tx) error {
-		ub := tx.Bucket(bucketUsers).Bucket([]byte(user))
-		if ub == nil || ub.Bucket(bucketMonths) == nil {
-			return nil
-		}
-		return ub.Bucket(bucketMonths).ForEachBucket(func(m []byte) error {
-			out = append(out, string(m))
+		top := tx.Bucket(bucketMonths)
+		return top.ForEachBucket(func(m []byte) error {
+			if top.Bucket(m).Get([]byte(user)) != nil {
+				out = append(out, string(m))
+			}
 			return nil
 		})
 	})

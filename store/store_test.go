@@ -139,7 +139,7 @@ func TestOpenFailures(t *testing.T) {
 				}
 				return dir
 			},
-			want: []string{FileName, "schema version 7", "reads version 2"},
+			want: []string{FileName, "schema version 7", "reads version 3"},
 		},
 		{
 			name: "foreign bbolt file",

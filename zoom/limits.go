@@ -2,6 +2,10 @@ package zoom
 
 import "fmt"
 
+// PacingMargin is the share of each per-second limit the client's calls
+// leave at, evenly spaced: the pacer's rate is PacingMargin x the limit.
+const PacingMargin = pacingMargin
+
 // Limits are the account-wide rate limits of a Zoom plan (zoom-api.md section 4).
 type Limits struct {
 	HeavyPerSecond  float64 // /report/*

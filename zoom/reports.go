@@ -79,6 +79,10 @@ type User struct {
 	Type        int    `json:"type"` // license: 1 basic, 2 licensed, others per Zoom
 	Dept        string `json:"dept"`
 	Status      string `json:"status"`
+	// LastLoginTime is when the user last signed in (ISO 8601 UTC), as
+	// Zoom says it: within three days (Zoom keeps a first sign-in for
+	// three days before it records a new one); absent for pending users.
+	LastLoginTime string `json:"last_login_time"`
 }
 
 // HostActivity is one row of the active-hosts report GET /report/users.
@@ -132,8 +136,8 @@ func (p *usersPage) bound() int {
 	for i := range p.Users {
 		u := &p.Users[i]
 		u.ID, u.Email, u.DisplayName = cutRowText(u.ID), cutRowText(u.Email), cutRowText(u.DisplayName)
-		u.Dept, u.Status = cutRowText(u.Dept), cutRowText(u.Status)
-		n += rowOverhead + len(u.ID) + len(u.Email) + len(u.DisplayName) + len(u.Dept) + len(u.Status)
+		u.Dept, u.Status, u.LastLoginTime = cutRowText(u.Dept), cutRowText(u.Status), cutRowText(u.LastLoginTime)
+		n += rowOverhead + len(u.ID) + len(u.Email) + len(u.DisplayName) + len(u.Dept) + len(u.Status) + len(u.LastLoginTime)
 	}
 	return n
 }

@@ -60,7 +60,8 @@ func TestSpecBodiesDecode(t *testing.T) {
 	if err := json.Unmarshal(readFixture(t, "users_list.json"), &users); err != nil {
 		t.Fatalf("users_list.json: %v", err)
 	}
-	wantUser := User{ID: "KDcuGIm1QgePTO8WbOqwIQ", Email: "jchill@example.com", DisplayName: "Jill Chill", Type: 1, Dept: "Developers", Status: "active"}
+	wantUser := User{ID: "KDcuGIm1QgePTO8WbOqwIQ", Email: "jchill@example.com", DisplayName: "Jill Chill", Type: 1, Dept: "Developers", Status: "active",
+		LastLoginTime: "2022-03-25T05:40:55Z"}
 	if len(users.Users) != 1 || users.Users[0] != wantUser {
 		t.Errorf("users decoded as %+v, want [%+v]", users.Users, wantUser)
 	}

@@ -1,28 +1,29 @@
 // Command eventsbench measures what Zoom events (issue 13) bring, against the
 // fake Zoom server, each figure next to its reference or target, in one run:
 //
-//	f. freshness and quota: a simulated day of meetings ending over working
+//	g. freshness and quota: a simulated day of meetings ending over working
 //	   hours (each user hosts -meetings-per-user meetings, every report
-//	   lagging the end by -report-lag), at 1,000 and 10,000 users on Pro
+//	   lagging the end by -report-lag), after -warm-days days of cycles
+//	   from a cold start, at 1,000 and 10,000 users on Pro
 //	   with the default budget (15,000 Heavy calls a day): the time from a
 //	   meeting entering the report to the snapshot's counters including it,
 //	   p50/p95, and the Heavy calls of the day, with events (every event the
 //	   fake emits decoded with zoom.DecodeEvent and handed to HandleEvent;
 //	   sweeps every hour) and without (polling every 5 minutes);
-//	g. live gauges: 1,100 meetings (1,000 of tracked hosts) started, joined,
+//	h. live gauges: 1,100 meetings (1,000 of tracked hosts) started, joined,
 //	   left and ended over the fake's WebSocket, read by a zoom.EventStream:
 //	   after each change, the wall time until Snapshot().Live equals the
 //	   fake's truth for the tracked hosts;
-//	h. disconnect storm: the fake drops the WebSocket every -drop-every for
+//	i. disconnect storm: the fake drops the WebSocket every -drop-every for
 //	   -storm while meetings end throughout: goroutines and heap before and
 //	   after, reconnects, and the counters against the fake's ground truth
 //	   once the polling path has caught up (nothing counted twice or lost).
 //
-// (f) runs on a simulated clock moved by hand: Run's loop waits on the wall
+// (g) runs on a simulated clock moved by hand: Run's loop waits on the wall
 // clock, so the bench calls Refresh every 5 minutes as Run's ticker would
 // and, with events, RunDueTargeted when the next targeted fetch falls due,
 // as Run's targeted runner does. Per-second pacing is off (the figures are
-// per day of simulated time). (g) and (h) run
+// per day of simulated time). (h) and (i) run
 // on the wall clock, through the real WebSocket client.
 //
 // Run it with: go run ./internal/eventsbench   (-sizes, -skip-live and
@@ -66,14 +67,15 @@ const (
 )
 
 func main() {
-	sizes := flag.String("sizes", "1000,10000", "user counts for (f); empty skips (f)")
-	rates := flag.String("meetings-per-user", "2,0.25", "(f) meetings each user hosts on the simulated day, one day per rate")
-	lag := flag.Duration("report-lag", 3*time.Minute, "(f) how long after its end a meeting reaches the report")
-	skipLive := flag.Bool("skip-live", false, "skip (g)")
-	liveMeetings := flag.Int("live-meetings", 1000, "(g) meetings of tracked hosts (a tenth more of untracked hosts)")
-	skipStorm := flag.Bool("skip-storm", false, "skip (h)")
-	storm := flag.Duration("storm", 30*time.Second, "(h) how long the storm lasts")
-	dropEvery := flag.Duration("drop-every", 300*time.Millisecond, "(h) how often the fake drops the WebSocket")
+	sizes := flag.String("sizes", "1000,10000", "user counts for (g); empty skips (g)")
+	rates := flag.String("meetings-per-user", "2,0.25", "(g) meetings each user hosts on the simulated day, one day per rate")
+	lag := flag.Duration("report-lag", 3*time.Minute, "(g) how long after its end a meeting reaches the report")
+	flag.IntVar(&warmDays, "warm-days", 2, "(g) days of 5-minute cycles without new meetings before the measured day, from a cold start: the first day after a cold start at 10,000 users spends Pro's budget on it")
+	skipLive := flag.Bool("skip-live", false, "skip (h)")
+	liveMeetings := flag.Int("live-meetings", 1000, "(h) meetings of tracked hosts (a tenth more of untracked hosts)")
+	skipStorm := flag.Bool("skip-storm", false, "skip (i)")
+	storm := flag.Duration("storm", 30*time.Second, "(i) how long the storm lasts")
+	dropEvery := flag.Duration("drop-every", 300*time.Millisecond, "(i) how often the fake drops the WebSocket")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (an interrupt ends it too)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -105,7 +107,7 @@ func main() {
 	for _, rate := range splitFloats(*rates) {
 		ns := splitInts(*sizes)
 		if len(ns) > 0 {
-			fmt.Printf("== f. A simulated day at Pro's default budget (15,000 Heavy calls): %.3g meetings per user ending over 08:00-18:00 UTC, reports lagging %v ==\n", rate, *lag)
+			fmt.Printf("== g. A simulated day at Pro's default budget (15,000 Heavy calls): %.3g meetings per user ending over 08:00-18:00 UTC, reports lagging %v ==\n", rate, *lag)
 		}
 		for _, n := range ns {
 			var res [2]dayResult
@@ -122,28 +124,28 @@ func main() {
 			fmt.Printf("users=%d, %.3g a user: report-to-count p95 %s with events, %s without; Heavy calls of the day %d with events, %d without: ratio %.3f (for freshness, sweeps and calls for hosts with a meeting waiting: %d / %d = %.3f)\n",
 				n, rate, fmtDur(w.p95), fmtDur(wo.p95), w.heavy, wo.heavy, ratio, w.fresh, wo.fresh, fresh)
 			summary = append(summary,
-				fmt.Sprintf("f. users=%d, %.3g meetings a user: report-to-count p95 with events %s, p50 %s, %d of %d not counted by 24:00 (without events: p95 %s, p50 %s, %d not counted)  target p95 <= %v: %s",
+				fmt.Sprintf("g. users=%d, %.3g meetings a user: report-to-count p95 with events %s, p50 %s, %d of %d not counted by 24:00 (without events: p95 %s, p50 %s, %d not counted)  target p95 <= %v: %s",
 					n, rate, fmtDur(w.p95), fmtDur(w.p50), w.notCounted, w.meetings, fmtDur(wo.p95), fmtDur(wo.p50), wo.notCounted, targetP95, verdict(w.p95 <= targetP95)),
-				fmt.Sprintf("f. users=%d, %.3g meetings a user: Heavy calls a day with events / without %d / %d = %.3f (for freshness %d / %d = %.3f)  target <= %.1f: %s",
+				fmt.Sprintf("g. users=%d, %.3g meetings a user: Heavy calls a day with events / without %d / %d = %.3f (for freshness %d / %d = %.3f)  target <= %.1f: %s",
 					n, rate, w.heavy, wo.heavy, ratio, w.fresh, wo.fresh, fresh, targetCallRatio, verdict(ratio <= targetCallRatio)))
 		}
 	}
 	if !*skipLive {
-		fmt.Printf("== g. Live gauges against the fake's truth over the WebSocket, %d overlapping meetings of tracked hosts ==\n", *liveMeetings)
+		fmt.Printf("== h. Live gauges against the fake's truth over the WebSocket, %d overlapping meetings of tracked hosts ==\n", *liveMeetings)
 		r, err := liveGauges(*liveMeetings)
 		if err != nil {
 			fail(err)
 		}
-		summary = append(summary, fmt.Sprintf("g. live gauges equal the fake's truth after each of %d changes: max %s, p99 %s  target <= %v: %s",
+		summary = append(summary, fmt.Sprintf("h. live gauges equal the fake's truth after each of %d changes: max %s, p99 %s  target <= %v: %s",
 			r.changes, fmtDur(r.max), fmtDur(r.p99), targetLiveLag, verdict(r.max <= targetLiveLag && r.missed == 0)))
 	}
 	if !*skipStorm {
-		fmt.Printf("== h. Disconnect storm: the WebSocket dropped every %v for %v while meetings end ==\n", *dropEvery, *storm)
+		fmt.Printf("== i. Disconnect storm: the WebSocket dropped every %v for %v while meetings end ==\n", *dropEvery, *storm)
 		r, err := disconnectStorm(*storm, *dropEvery)
 		if err != nil {
 			fail(err)
 		}
-		summary = append(summary, fmt.Sprintf("h. storm: %d drops, %d reconnects; goroutines %d -> %d, heap %.1f -> %.1f MiB; double counted %d, missing %d  target flat, 0, 0: %s",
+		summary = append(summary, fmt.Sprintf("i. storm: %d drops, %d reconnects; goroutines %d -> %d, heap %.1f -> %.1f MiB; double counted %d, missing %d  target flat, 0, 0: %s",
 			r.drops, r.reconnects, r.goroutinesBefore, r.goroutinesAfter, mib(r.heapBefore), mib(r.heapAfter), r.double, r.missing,
 			verdict(r.goroutinesAfter <= r.goroutinesBefore && r.double == 0 && r.missing == 0)))
 	}
@@ -217,7 +219,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// fastLimits turn per-second pacing off: (f) runs on simulated time, and
+// fastLimits turn per-second pacing off: (g) runs on simulated time, and
 // the per-day figures do not depend on it. The daily quota is Pro's.
 var fastLimits = zoom.Limits{HeavyPerSecond: 100000, MediumPerSecond: 100000, HeavyPerDay: 30000}
 
@@ -239,11 +241,12 @@ func counted(u scrape.UserSnapshot) int64 {
 	return n
 }
 
-// ---- f. freshness and Heavy calls over a simulated day ----
+// ---- g. freshness and Heavy calls over a simulated day ----
 
-// The measured day (a Tuesday, mid-month: no month turn, no grace period)
-// and the working hours its meetings end in.
+// The measured day (a Tuesday, mid-month: no month turn, no grace period),
+// the working hours its meetings end in, and the days run before it.
 var (
+	warmDays  = 2
 	simDay    = time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	workStart = simDay.Add(8 * time.Hour)
 	workEnd   = simDay.Add(18 * time.Hour)
@@ -369,7 +372,7 @@ func simulateDay(users int, perUser float64, lag time.Duration, withEvents bool)
 	if withEvents {
 		name = "with events"
 	}
-	warm := simDay.Add(-24 * time.Hour)
+	warm := simDay.Add(-time.Duration(warmDays) * 24 * time.Hour)
 	clk := testenv.NewClock(warm)
 	fake := zoomfake.New(zoomfake.Options{Seed: 13, Users: users, Now: clk.Now, ReportLag: lag, EventLogSize: 64})
 	defer fake.Close()
@@ -397,7 +400,7 @@ func simulateDay(users int, perUser float64, lag time.Duration, withEvents bool)
 	}
 	ctx := context.Background()
 
-	// The day before: a cold start, then 5-minute cycles, no new meetings.
+	// The days before: a cold start, then 5-minute cycles, no new meetings.
 	for t := warm; t.Before(simDay); t = t.Add(cycle) {
 		clk.Set(t)
 		s.Refresh(ctx)
@@ -413,8 +416,8 @@ func simulateDay(users int, perUser float64, lag time.Duration, withEvents bool)
 			never++
 		}
 	}
-	fmt.Printf("users=%d %s: the day before (cold start, then 5-minute cycles): %d Heavy calls; at 00:00 %d users pending, %d never fetched, effective interval %v\n",
-		users, name, heavyCalls(fake), snap.PendingUsers, never, snap.EffectiveInterval)
+	fmt.Printf("users=%d %s: the %d days before (cold start, then 5-minute cycles): %d Heavy calls; at 00:00 %d users pending, %d never fetched, effective interval %v\n",
+		users, name, warmDays, heavyCalls(fake), snap.PendingUsers, never, snap.EffectiveInterval)
 
 	rng := rand.New(rand.NewPCG(uint64(users), 13))
 	meetings := planDay(fake.Users(), perUser, rng)
@@ -595,7 +598,7 @@ func targetedFetches(reg *prometheus.Registry) map[string]int {
 	return out
 }
 
-// ---- g. live gauges against the fake's truth ----
+// ---- h. live gauges against the fake's truth ----
 
 type liveResult struct {
 	changes    int
@@ -866,7 +869,7 @@ func liveGauges(tracked int) (liveResult, error) {
 	return res, nil
 }
 
-// ---- h. disconnect storm ----
+// ---- i. disconnect storm ----
 
 type stormResult struct {
 	drops, reconnects                 int

@@ -1,12 +1,15 @@
 // Command loadbench scrapes /metrics hard and prints what it measured.
 //
 // By default it serves, in process and over loopback HTTP, the same /metrics
-// handler stack as the exporter (collector.New on a snapshot, the scrape
-// client's, store's and build-info metrics, Go and process metrics,
-// promhttp.HandlerFor with --web.max-requests, the HTTP server timeouts of
-// main.go) on a synthetic snapshot of --users users, so the measure is the
-// /metrics path itself, not the fake Zoom server or the refresh. With --url
-// it scrapes a running exporter instead.
+// handler stack as the exporter (collector.New on a snapshot, its usage
+// metrics encoded once by internal/metricsserve, the scrape client's,
+// store's and build-info metrics, Go and process metrics gathered on every
+// scrape, --web.max-requests, the HTTP server timeouts of main.go) on a
+// synthetic snapshot of --users users, so the measure is the /metrics path
+// itself, not the fake Zoom server or the refresh. With --url it scrapes a
+// running exporter instead. The side-by-side figures of the README (GaugeVec
+// baseline, encoder floor, first and cached scrapes, memory, cold start)
+// come from go run ./internal/metricsbench.
 //
 // Two phases:
 //  1. load: --clients clients scrape for --duration; it prints requests,
@@ -14,7 +17,8 @@
 //     than 200 is an error.
 //  2. limit (in process only): the handler with --web.max-requests set to
 //     --limit, the same clients for --limit-duration: the excess must get
-//     503 at once, and no more than --limit scrapes may be gathered at once.
+//     503 at once, and no more than --limit scrapes may be served at once
+//     (each admitted scrape gathers the registries served fresh).
 //
 // It exits 1 when a phase fails.
 //
@@ -48,6 +52,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/zoomexporter/zoom_exporter/collector"
+	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
 	"github.com/zoomexporter/zoom_exporter/zoom"
@@ -83,7 +88,7 @@ func run() int {
 	flag.BoolVar(&o.gzip, "gzip", true, "ask for gzip like Prometheus does; bytes are counted as sent")
 	flag.StringVar(&o.accept, "accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1", "Accept header of the scrapes")
 	flag.DurationVar(&o.timeout, "timeout", time.Minute, "timeout of one scrape")
-	flag.BoolVar(&o.uncached, "uncached", false, "for comparison: gather the collector on every scrape instead of once per snapshot as main.go does")
+	flag.BoolVar(&o.uncached, "uncached", false, "for comparison: gather and encode everything on every scrape with promhttp, instead of encoding the usage metrics once per snapshot as main.go does")
 	flag.Parse()
 
 	if o.url != "" {
@@ -106,8 +111,8 @@ func run() int {
 	fmt.Printf("synthetic snapshot: %d users, up to %d meeting types each; %d CPUs, %s\n", o.users, o.maxTypes, runtime.NumCPU(), runtime.Version())
 
 	failed := false
-	g := &countingGatherer{g: reg}
-	url, stop, err := serve(metricsHandler(g, o.maxRequests))
+	g := &countingGatherer{}
+	url, stop, err := serve(metricsHandler(reg, g, o.maxRequests))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		return 1
@@ -129,8 +134,8 @@ func run() int {
 	printMemory()
 
 	if o.limit > 0 {
-		g := &countingGatherer{g: reg}
-		url, stop, err := serve(metricsHandler(g, o.limit))
+		g := &countingGatherer{}
+		url, stop, err := serve(metricsHandler(reg, g, o.limit))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench:", err)
 			return 1
@@ -207,9 +212,18 @@ type fixedSource struct{ snap *scrape.Snapshot }
 
 func (f fixedSource) Snapshot() *scrape.Snapshot { return f.snap }
 
+// stack is what main.go serves: the usage metrics and the registries
+// gathered on every scrape.
+type stack struct {
+	parts       []metricsserve.Source // the usage metrics and their health
+	reg         *prometheus.Registry  // build info, the Zoom client's and the store's metrics
+	exporterReg *prometheus.Registry  // Go and process metrics
+	uncached    bool
+}
+
 // registry registers what main.go registers: build info, the Zoom client's
-// metrics, the store's, and the collector.
-func registry(snap *scrape.Snapshot, uncached bool) (prometheus.Gatherers, func(), error) {
+// metrics, the store's, Go and process metrics, and the collector.
+func registry(snap *scrape.Snapshot, uncached bool) (*stack, func(), error) {
 	src := fixedSource{snap}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
@@ -225,38 +239,40 @@ func registry(snap *scrape.Snapshot, uncached bool) (prometheus.Gatherers, func(
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	exporter, err := collector.New(src, collector.Options{UserLabel: collector.UserLabelEmail})
+	exporter, err := collector.New(src, collector.Options{UserLabel: collector.UserLabelEmail, SeparateLive: true})
 	if err != nil {
 		st.Close()
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	var usage prometheus.Gatherer
-	if uncached {
-		reg.MustRegister(exporter)
-		usage = reg
-	} else {
-		cached, err := collector.NewSnapshotGatherer(exporter, src)
-		if err != nil {
-			st.Close()
-			os.RemoveAll(dir)
-			return nil, nil, err
-		}
-		usage = prometheus.Gatherers{cached, reg}
-	}
 	exporterReg := prometheus.NewRegistry()
 	exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return prometheus.Gatherers{usage, exporterReg}, func() { st.Close(); os.RemoveAll(dir) }, nil
+	s := &stack{parts: []metricsserve.Source{collector.NewUsageSource(exporter, src), collector.NewHealthSource(exporter, src)},
+		reg: reg, exporterReg: exporterReg, uncached: uncached}
+	if uncached {
+		reg.MustRegister(exporter)
+	}
+	return s, func() { st.Close(); os.RemoveAll(dir) }, nil
 }
 
-// metricsHandler is main.go's /metrics handler with maxRequests.
-func metricsHandler(g prometheus.Gatherer, maxRequests int) http.Handler {
-	instrumentReg := prometheus.NewRegistry()
-	return promhttp.InstrumentMetricHandler(instrumentReg, promhttp.HandlerFor(g, promhttp.HandlerOpts{MaxRequestsInFlight: maxRequests}))
+// metricsHandler is main.go's /metrics handler with maxRequests; g counts
+// the admitted scrapes, each of which gathers the fresh registries (all of
+// them with --uncached). It is metricsserve.NewExporterHandler but for the
+// counting, which needs its own Fresh gatherer.
+func metricsHandler(s *stack, g *countingGatherer, maxRequests int) http.Handler {
+	g.g = prometheus.Gatherers{s.reg, s.exporterReg}
+	if s.uncached {
+		return promhttp.InstrumentMetricHandler(s.exporterReg, promhttp.HandlerFor(g, promhttp.HandlerOpts{MaxRequestsInFlight: maxRequests}))
+	}
+	h, err := metricsserve.New(metricsserve.Options{Cached: s.parts, Fresh: prometheus.Gatherers{g}, MaxRequestsInFlight: maxRequests})
+	if err != nil {
+		panic(err) // the registries are this command's own: a bug
+	}
+	return promhttp.InstrumentMetricHandler(s.exporterReg, h)
 }
 
-// countingGatherer records how many gathers run at once: promhttp's
-// MaxRequestsInFlight admits a request before it gathers.
+// countingGatherer records how many gathers run at once: the handler
+// admits a request (--web.max-requests) before it gathers.
 type countingGatherer struct {
 	g        prometheus.Gatherer
 	inflight atomic.Int64

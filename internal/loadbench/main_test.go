@@ -20,8 +20,8 @@ func TestLoadbenchSmoke(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := options{clients: 8, duration: 300 * time.Millisecond, gzip: true, accept: "text/plain;version=0.0.4", timeout: 10 * time.Second}
-		g := &countingGatherer{g: reg}
-		url, stop, err := serve(metricsHandler(g, 2))
+		g := &countingGatherer{}
+		url, stop, err := serve(metricsHandler(reg, g, 2))
 		if err != nil {
 			t.Fatal(err)
 		}

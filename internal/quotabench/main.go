@@ -5,16 +5,27 @@
 //	a. Heavy calls per refresh cycle at 1,000 and 10,000 users, 5% of users
 //	   with new meetings per cycle; references: naive (one call per user)
 //	   and ideal (ceil(hosts/300) + changed users);
-//	d. cold start of 1,000 users at the Pro per-second limit; reference:
-//	   the limit's ideal (calls / 10 per second), and the 429s received;
+//	d. cold start: the first refresh of a new exporter, by default 1,000
+//	   users at the Pro per-second limit, past and pastJoined; reference:
+//	   the pacer's ideal (calls / 9.5 per second, 95% of the limit; and
+//	   users x windows / 9.5), the 429s received, the budget used.
+//	   -cold-start-sizes, -cold-start-plans, -cold-start-types and
+//	   -cold-start-scale pick others: 10,000 users take 17 minutes on Pro
+//	   at real speed, so -cold-start-scale 10 runs the fake's and the
+//	   scraper's clocks and the per-second limits ten times as fast
+//	   (internal/coldstart) and reports times on the scaled clock;
 //	e. Heavy calls per refresh cycle within the grace period after a month
 //	   turned (both months refreshed), 5% of users with new meetings in the
 //	   current month only; reference: ideal (ceil(hosts/300) per month swept
 //	   + changed users: one current-month call each).
+//	f. Heavy and Medium calls a day at 10,000 users on Pro's default budget
+//	   with every collector on, the account collectors included (account.go):
+//	   a day mid-month and the 1st of a month.
 //
 // Run it with: go run ./internal/quotabench   (about 15 minutes: a and d
 // about 9, e about 5, most of it the cold starts of 10,000 users). Flags pick
-// parts: -sizes "" skips a, -skip-cold-start skips d, -grace-sizes "" skips e.
+// parts: -sizes "" skips a, -skip-cold-start skips d, -grace-sizes "" skips e,
+// -account-sizes "" skips f (about 10 minutes at 10,000 users).
 package main
 
 import (
@@ -29,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zoomexporter/zoom_exporter/internal/coldstart"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/zoom"
@@ -40,7 +52,13 @@ func main() {
 	cycles := flag.Int("cycles", 5, "measured refresh cycles per size in (a) and (e)")
 	sizes := flag.String("sizes", "1000,10000", "user counts for (a); empty skips (a)")
 	skipColdStart := flag.Bool("skip-cold-start", false, "skip (d)")
+	coldSizes := flag.String("cold-start-sizes", "1000", "user counts for (d)")
+	coldPlans := flag.String("cold-start-plans", "pro", "plans for (d): pro, business")
+	coldTypes := flag.String("cold-start-types", "past,pastJoined", "report types for (d)")
+	coldBudget := flag.Int("cold-start-budget", 0, "--zoom.daily-budget for (d); 0: the plan's default (half its daily quota)")
+	coldScale := flag.Float64("cold-start-scale", 1, "(d) runs its clocks and per-second limits this many times as fast; times are on the scaled clock")
 	graceSizes := flag.String("grace-sizes", "1000,10000", "user counts for (e); empty skips (e)")
+	accountSizes := flag.String("account-sizes", "10000", "user counts for (f); empty skips (f)")
 	flag.Parse()
 	var ns []int
 	for _, f := range splitInts(*sizes) {
@@ -56,11 +74,26 @@ func main() {
 		}
 	}
 	if !*skipColdStart {
-		fmt.Println("== d. Cold start of 1,000 users at the Pro per-second limit (10 Heavy calls/s) ==")
-		for _, reportType := range []string{zoom.ReportPast, zoom.ReportPastJoined} {
-			if err := coldStart(1000, reportType); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
+		fmt.Println("== d. Cold start: the first refresh of a new exporter, against the pacer's ideal ==")
+		for _, n := range splitInts(*coldSizes) {
+			for _, plan := range strings.Split(*coldPlans, ",") {
+				for _, reportType := range strings.Split(*coldTypes, ",") {
+					budget := *coldBudget
+					if budget == 0 {
+						limits, err := zoom.PlanLimits(plan)
+						if err != nil {
+							fmt.Fprintln(os.Stderr, err)
+							os.Exit(1)
+						}
+						budget = limits.HeavyPerDay / 2
+					}
+					r, err := coldstart.Measure(coldstart.Options{Users: n, Plan: plan, ReportType: reportType, Budget: budget, Scale: *coldScale})
+					if err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						os.Exit(1)
+					}
+					fmt.Println(r)
+				}
 			}
 		}
 	}
@@ -68,6 +101,15 @@ func main() {
 		fmt.Println("== e. Heavy calls per refresh cycle in the grace period after a month turn, 5% of users with new meetings in the current month only ==")
 		for _, n := range splitInts(*graceSizes) {
 			if err := callsPerCycleInGrace(n, *cycles); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+	}
+	if *accountSizes != "" {
+		fmt.Println("== f. Calls a day with every collector on, Pro's default budget, 5-minute cycles, 5% of users with new meetings per cycle ==")
+		for _, n := range splitInts(*accountSizes) {
+			if err := accountDays(n); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
 			}
@@ -164,39 +206,6 @@ func callsPerCycle(users, cycles int) error {
 	fmt.Printf("users=%d over %d cycles: ours %.1f/cycle, ideal %.1f/cycle, naive %d/cycle: ours/ideal %.3f, ours/naive %.3f; 429s: %d per-second, %d daily\n",
 		users, cycles, float64(sumOurs)/float64(cycles), float64(sumIdeal)/float64(cycles), users,
 		float64(sumOurs)/float64(sumIdeal), float64(sumOurs)/float64(cycles*users), qps, daily)
-	return nil
-}
-
-// coldStart times the first refresh of a new exporter on real time, Pro plan.
-func coldStart(users int, reportType string) error {
-	clock := testenv.NewRunningClock(testenv.MidMonth)
-	fake := zoomfake.New(zoomfake.Options{Seed: 9, Users: users, RateLimits: true, Plan: zoomfake.PlanPro, Now: clock.Now})
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	limits, _ := zoom.PlanLimits("pro")
-	client, err := zoom.NewClient(zoom.ClientConfig{
-		APIURL: srv.URL + "/v2", TokenURL: srv.URL + "/oauth/token",
-		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-		Limits: limits, RetryBaseDelay: 200 * time.Millisecond, Now: clock.Now,
-	})
-	if err != nil {
-		return err
-	}
-	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
-		Concurrency: 8, ReportType: reportType, Now: clock.Now})
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	s.Refresh(context.Background())
-	took := time.Since(start)
-	calls := heavyCalls(fake)
-	qps, daily := fake.RateLimited()
-	ideal := time.Duration(float64(calls) / limits.HeavyPerSecond * float64(time.Second))
-	fmt.Printf("users=%d type=%s: first complete refresh in %v with %d Heavy calls (up=%v, pending %d); ideal for those calls %v (for one call per user: %v); time/ideal %.3f; 429s: %d per-second, %d daily\n",
-		users, reportType, took.Round(100*time.Millisecond), calls, s.Snapshot().Up, s.Snapshot().PendingUsers,
-		ideal.Round(100*time.Millisecond), time.Duration(float64(users)/limits.HeavyPerSecond*float64(time.Second)),
-		float64(took)/float64(ideal), qps, daily)
 	return nil
 }
 

@@ -146,6 +146,9 @@ type page struct {
 	Token  tokenView
 	// Events are the Zoom event transports' cards; none without events.
 	Events []eventView
+	// Account are the account collectors' lines (account.go); none
+	// without them.
+	Account []collectorView
 }
 
 type failureView struct {
@@ -351,6 +354,7 @@ func (h *handler) view() page {
 	}
 	p.TokenFailure = failureOf(token, now, hideEmails)
 	p.APIFailure = failureOf(api, now, hideEmails)
+	p.Account = accountViews(h.src, now, hideEmails)
 
 	valid, expires := h.src.TokenState()
 	p.Events = eventViews(h.src, now)
@@ -491,7 +495,7 @@ func roundDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", days, hours)
 }
 
-var pageTemplate = template.Must(template.New("status").Parse(pageHTML + eventsHTML))
+var pageTemplate = template.Must(template.New("status").Parse(pageHTML + eventsHTML + accountHTML))
 
 // styleSheet is the page's only style; its hash is in the CSP header.
 const styleSheet = `
@@ -574,7 +578,7 @@ const pageHTML = `<!DOCTYPE html>
 </dl>
 <p class="muted">The token itself is never shown.</p>
 </section>
-{{template "events" .Events}}</div>
+{{template "events" .Events}}{{template "account" .Account}}</div>
 
 <h2>Users</h2>
 {{if .HideUsers}}

@@ -50,7 +50,10 @@ const (
 	EndpointHostsReport  = "GET /v2/report/users"
 	EndpointUserMeetings = "GET /v2/report/users/{userId}/meetings"
 	EndpointEvents       = "GET /ws" // the WebSocket event endpoint (websocket.go)
-	EndpointOther        = "other"
+	// The account reports (account.go).
+	EndpointCloudRecording = "GET /v2/report/cloud_recording"
+	EndpointDailyReport    = "GET /v2/report/daily"
+	EndpointOther          = "other"
 )
 
 // Options configures a fake server. Zero values select the defaults.
@@ -173,6 +176,9 @@ type Server struct {
 	faultRNG  *rand.Rand
 
 	trackingSeq uint64
+
+	// storageOverride replaces the cloud recording report's strings (account.go).
+	storageOverride func(date time.Time) (usage, plan, free string)
 
 	live liveState // meetings in progress and ended ones not yet reported
 	hub  *eventHub // event delivery; its own lock, taken after mu
@@ -352,6 +358,10 @@ func (s *Server) handleAPI(r *http.Request, endpoint string) reply {
 			rep = s.hostsReportLocked(r.URL.Query(), now)
 		case EndpointUserMeetings:
 			rep = s.userMeetingsLocked(r, now)
+		case EndpointCloudRecording:
+			rep = s.cloudRecordingLocked(r.URL.Query(), now)
+		case EndpointDailyReport:
+			rep = s.dailyReportLocked(r.URL.Query(), now)
 		}
 	}
 	if rep.header == nil {
@@ -374,6 +384,10 @@ func endpointOf(r *http.Request) string {
 		return EndpointUsers
 	case p == "/v2/report/users":
 		return EndpointHostsReport
+	case p == "/v2/report/cloud_recording":
+		return EndpointCloudRecording
+	case p == "/v2/report/daily":
+		return EndpointDailyReport
 	case p == "/ws":
 		return EndpointEvents
 	}

@@ -120,6 +120,10 @@ func (s *Server) missingScopeLocked(endpoint string) string {
 		need = []string{"report:read:admin", "report:read:list_users:admin"}
 	case EndpointUserMeetings:
 		need = []string{"report:read:admin", "report:read:user:admin"}
+	case EndpointCloudRecording:
+		need = []string{"report:read:admin", "report:read:cloud_recording:admin"}
+	case EndpointDailyReport:
+		need = []string{"report:read:admin", "report:read:daily_usage:admin"}
 	default:
 		return ""
 	}

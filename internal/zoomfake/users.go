@@ -7,7 +7,7 @@ import (
 )
 
 type apiUser struct {
-	ID            string   `json:"id"`
+	ID            string   `json:"id,omitempty"` // Zoom sends none for pending users
 	FirstName     string   `json:"first_name"`
 	LastName      string   `json:"last_name"`
 	DisplayName   string   `json:"display_name"`
@@ -84,7 +84,9 @@ func (s *Server) listUsersLocked(q url.Values, now time.Time) reply {
 			au.LastLoginTime = isoTime(u.LastLogin)
 		}
 		if u.Status == "pending" {
-			au.Verified = 0
+			// Zoom's spec: "The API does not return this value for users
+			// with the pending status."
+			au.Verified, au.ID = 0, ""
 		}
 		out.Users = append(out.Users, au)
 	}
