@@ -4,8 +4,8 @@
 //	g. freshness and quota: a simulated day of meetings ending over working
 //	   hours (each user hosts -meetings-per-user meetings, every report
 //	   lagging the end by -report-lag), after -warm-days days of cycles
-//	   from a cold start, at 1,000 and 10,000 users on Pro
-//	   with the default budget (15,000 Heavy calls a day): the time from a
+//	   from a cold start, at 1,000 and 10,000 users on Pro with the
+//	   default budget (15,000 Heavy calls a day): the time from a
 //	   meeting entering the report to the snapshot's counters including it,
 //	   p50/p95, and the Heavy calls of the day, with events (every event the
 //	   fake emits decoded with zoom.DecodeEvent and handed to HandleEvent;
@@ -23,8 +23,8 @@
 // clock, so the bench calls Refresh every 5 minutes as Run's ticker would
 // and, with events, RunDueTargeted when the next targeted fetch falls due,
 // as Run's targeted runner does. Per-second pacing is off (the figures are
-// per day of simulated time). (h) and (i) run
-// on the wall clock, through the real WebSocket client.
+// per day of simulated time). (h) and (i) run on the wall clock, through
+// the real WebSocket client.
 //
 // Run it with: go run ./internal/eventsbench   (-sizes, -skip-live and
 // -skip-storm pick parts).
