@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,45 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
+	"github.com/zoomexporter/zoom_exporter/internal/snapshotgen"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
-
-var benchTypes = []string{"scheduled", "instant", "recurring_fixed_time"}
-
-// bigSnapshot is users x 3 types, every figure set, and both histograms of
-// every type.
-func bigSnapshot(users int) *scrape.Snapshot {
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	snap := &scrape.Snapshot{Published: now, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Up: true, LastSuccess: now,
-		Durations: map[string]scrape.Histogram{}, Participants: map[string]scrape.Histogram{}}
-	for i := range users {
-		u := scrape.UserSnapshot{
-			Key: fmt.Sprintf("id%07d", i), ID: fmt.Sprintf("id%07d", i), Email: fmt.Sprintf("user%05d@example.com", i),
-			Listed: true, License: "licensed", Dept: fmt.Sprintf("dept%02d", i%40), LastRefresh: now,
-			Month: map[string]scrape.Totals{}, Counters: map[string]scrape.Totals{},
-		}
-		for j, typ := range benchTypes {
-			t := scrape.Totals{Meetings: int64(i%50 + j), DurationSeconds: int64(i * 60), ParticipantSeconds: int64(i * 240),
-				Participants: int64(i % 300), WithRecording: int64(i % 7), WithScreenShare: int64(i % 11), WithChat: int64(i % 13)}
-			u.Month[typ], u.Counters[typ] = t, t
-		}
-		snap.Users = append(snap.Users, u)
-	}
-	for i, typ := range benchTypes {
-		for _, h := range []struct {
-			into   map[string]scrape.Histogram
-			bounds []float64
-		}{{snap.Durations, scrape.DurationBuckets}, {snap.Participants, scrape.ParticipantsBuckets}} {
-			count := uint64(1000 * (i + 1))
-			hist := scrape.Histogram{Count: count, Sum: float64(count) * 1800, Buckets: map[float64]uint64{}}
-			for k, b := range h.bounds {
-				hist.Buckets[b] = count * uint64(k+1) / uint64(len(h.bounds)+1)
-			}
-			h.into[typ] = hist
-		}
-	}
-	return snap
-}
 
 // baselineRegistry serves the same series from plain GaugeVecs,
 // CounterVecs and HistogramVecs, the way an exporter that updates metrics
@@ -131,7 +94,7 @@ func freshRegistries() (*prometheus.Registry, *prometheus.Registry) {
 // baseline of the same encoding. go run ./internal/metricsbench prints
 // these beside the encoder floor, memory and the cold start.
 func BenchmarkMetricsEndpoint(b *testing.B) {
-	snap := bigSnapshot(10000)
+	snap := snapshotgen.Snapshot(10000)
 	handler := func(src *publishingSource) http.Handler {
 		e, err := New(src, Options{UserLabel: UserLabelEmail, SeparateLive: true})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/zoomexporter/zoom_exporter/internal/snapshotgen"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 )
 
@@ -49,7 +50,7 @@ func sortedText(t *testing.T, mfs []*dto.MetricFamily) string {
 func TestSourcesGatherAsARegistry(t *testing.T) {
 	t.Parallel()
 	off := false
-	big := bigSnapshot(300)
+	big := snapshotgen.Snapshot(300)
 	big.Users[7].Retired = true
 	big.Users[9].Email = big.Users[8].Email // two entries for one e-mail: summed
 	for _, snap := range []*scrape.Snapshot{testSnapshot(), big, {}} {

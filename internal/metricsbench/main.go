@@ -58,6 +58,7 @@ import (
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/internal/coldstart"
 	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
+	"github.com/zoomexporter/zoom_exporter/internal/snapshotgen"
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
@@ -111,43 +112,6 @@ func run() int {
 }
 
 // ---- 1. serving ----
-
-var benchTypes = []string{"scheduled", "instant", "recurring_fixed_time"}
-
-// syntheticSnapshot is users x 3 types, every figure set, and both
-// histograms for every type.
-func syntheticSnapshot(users int) *scrape.Snapshot {
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	snap := &scrape.Snapshot{Published: now, Month: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Up: true, LastSuccess: now,
-		RefreshDuration: 42 * time.Second, EffectiveInterval: 5 * time.Minute,
-		Durations: map[string]scrape.Histogram{}, Participants: map[string]scrape.Histogram{}}
-	for i := range users {
-		u := scrape.UserSnapshot{
-			Key: fmt.Sprintf("id%07d", i), ID: fmt.Sprintf("id%07d", i), Email: fmt.Sprintf("user%05d@example.com", i),
-			Listed: true, License: "licensed", Dept: fmt.Sprintf("dept%02d", i%40), LastRefresh: now,
-			Month: map[string]scrape.Totals{}, Counters: map[string]scrape.Totals{},
-		}
-		for j, typ := range benchTypes {
-			t := scrape.Totals{Meetings: int64(i%50 + j), DurationSeconds: int64(i * 60), ParticipantSeconds: int64(i * 240),
-				Participants: int64(i % 300), WithRecording: int64(i % 7), WithScreenShare: int64(i % 11), WithChat: int64(i % 13)}
-			u.Month[typ], u.Counters[typ] = t, t
-		}
-		snap.Users = append(snap.Users, u)
-	}
-	for i, typ := range benchTypes {
-		snap.Durations[typ] = histogram(scrape.DurationBuckets, uint64(10000*(i+1)))
-		snap.Participants[typ] = histogram(scrape.ParticipantsBuckets, uint64(10000*(i+1)))
-	}
-	return snap
-}
-
-func histogram(bounds []float64, count uint64) scrape.Histogram {
-	h := scrape.Histogram{Count: count, Sum: float64(count) * 1234, Buckets: map[float64]uint64{}}
-	for i, b := range bounds {
-		h.Buckets[b] = count * uint64(i+1) / uint64(len(bounds)+1)
-	}
-	return h
-}
 
 // source publishes snapshots: a first scrape is measured on a new one.
 type source struct {
@@ -331,7 +295,7 @@ func (f *figures) medianAlloc() uint64 {
 }
 
 func serving(users, rounds int) error {
-	snap := syntheticSnapshot(users)
+	snap := snapshotgen.Snapshot(users)
 	stacks := map[string]*stack{}
 	for _, name := range []string{"baseline", "first text", "first gzip", "cached", "reference"} {
 		s, err := newStack(snap)
@@ -483,7 +447,7 @@ func serving(users, rounds int) error {
 	}
 
 	fmt.Printf("\n== 1. /metrics at %d users x %d types: %d series (usage and health), %.1f MB of text (%.1f MB gzipped); medians of %d rounds alternating %d variants (the quick ones 10 times a round) ==\n",
-		users, len(benchTypes), series, float64(len(cachedBytes[false]))/1e6, float64(len(cachedBytes[true]))/1e6, rounds, len(variants))
+		users, len(snapshotgen.Types), series, float64(len(cachedBytes[false]))/1e6, float64(len(cachedBytes[true]))/1e6, rounds, len(variants))
 	fmt.Printf("%-50s %10s %9s %10s %9s %14s\n", "", "text", "x base", "gzip", "x base", "MB alloc text/gzip")
 	half := len(variants) / 2
 	base := map[bool]time.Duration{false: results[0].median(), true: results[half].median()}
