@@ -5,16 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/zoomexporter/zoom_exporter/collector"
+	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
 	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
@@ -22,17 +27,22 @@ import (
 	"github.com/zoomexporter/zoom_exporter/zoom"
 )
 
-// A binary started by Measure becomes the scraper before its own main
-// runs: the measure must hold nothing but the scraper.
+// A binary started by Measure becomes the exporter before its own main
+// runs: the measure must hold nothing but the exporter.
 func init() {
 	if url := os.Getenv(childEnv); url != "" {
 		os.Exit(runChild(url, os.Getenv(childEnv+"_STORE")))
 	}
 }
 
-// runChild is the scraper's side: it answers each command on stdin with one
-// JSON line on stdout.
+// runChild is the exporter's side: main.go's scraper, store and /metrics
+// handler, with pacing off. It writes a sample before it builds them (the
+// baseline), then answers each command on stdin with one JSON line:
+// "url" (where /metrics is served), "refresh <RFC 3339 time>" (a refresh
+// at that time, then a sample), "sample".
 func runChild(url, storeDir string) int {
+	// MEMBENCH_CHILD_HEAPPROFILE=<prefix> writes the live heap after each
+	// refresh, to <prefix>.1, <prefix>.2 and on, for a look at what holds it.
 	if os.Getenv(childEnv+"_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 4096 // fine enough to tell what holds the heap
 	}
@@ -41,79 +51,166 @@ func runChild(url, storeDir string) int {
 		out.Encode(childReport{Err: err.Error()})
 		return 1
 	}
+	base, err := sampleSelf()
+	if err != nil {
+		return fail(err)
+	}
+	if err := out.Encode(childReport{Sample: base}); err != nil {
+		return 1
+	}
 	clock := testenv.NewClock(start)
-	var st *store.Store
-	var s *scrape.Scraper
-	var reg *prometheus.Registry
+	ex, err := newExporter(url, storeDir, clock)
+	if err != nil {
+		return fail(err)
+	}
+	defer ex.close()
+	refreshes := 0 // numbers the heap profiles
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
-		if len(fields) == 0 {
-			continue
-		}
 		var rep childReport
-		switch fields[0] {
-		case "baseline":
-		case "refresh":
-			if len(fields) != 3 {
-				return fail(fmt.Errorf("bad command %q", in.Text()))
-			}
+		switch {
+		case len(fields) == 1 && fields[0] == "url":
+			rep.URL = ex.url
+		case len(fields) == 2 && fields[0] == "refresh":
 			at, err := time.Parse(time.RFC3339Nano, fields[1])
 			if err != nil {
 				return fail(err)
 			}
-			scrapes, err := strconv.Atoi(fields[2])
-			if err != nil {
+			clock.Set(at)
+			began := time.Now()
+			ex.scraper.Refresh(context.Background())
+			took := time.Since(began)
+			if rep.Sample, err = ex.sample(); err != nil {
 				return fail(err)
 			}
-			clock.Set(at)
-			if s == nil {
-				if storeDir != "" {
-					if st, err = store.Open(storeDir, nil); err != nil {
-						return fail(err)
-					}
-					defer st.Close()
-				}
-				if s, reg, err = newScraper(url, st, clock); err != nil {
+			rep.Took = took
+			if prefix := os.Getenv(childEnv + "_HEAPPROFILE"); prefix != "" {
+				refreshes++
+				if err := writeHeapProfile(fmt.Sprintf("%s.%d", prefix, refreshes)); err != nil {
 					return fail(err)
 				}
 			}
-			began := time.Now()
-			s.Refresh(context.Background())
-			rep.Took = time.Since(began)
-			for range scrapes {
-				if _, err := reg.Gather(); err != nil {
-					return fail(err)
-				}
-			}
-			for _, u := range s.Snapshot().Users {
-				for _, t := range u.Counters {
-					rep.Counted += t.Meetings
-				}
+		case len(fields) == 1 && fields[0] == "sample":
+			if rep.Sample, err = ex.sample(); err != nil {
+				return fail(err)
 			}
 		default:
 			return fail(fmt.Errorf("bad command %q", in.Text()))
-		}
-		sample, hwm, err := measure()
-		if err != nil {
-			return fail(err)
-		}
-		if path := os.Getenv(childEnv + "_HEAPPROFILE"); path != "" && fields[0] == "refresh" {
-			if err := writeHeapProfile(path); err != nil {
-				return fail(err)
-			}
-		}
-		counted := rep.Counted
-		rep.Sample, rep.Peak = sample, hwm
-		rep.Counted = counted
-		if st != nil {
-			rep.StoreBytes = st.Size()
 		}
 		if err := out.Encode(rep); err != nil {
 			return 1
 		}
 	}
 	return 0
+}
+
+// exporter is what main.go builds, with pacing off: limits far above what
+// the fake and the machine can do, a budget that defers nothing.
+type exporter struct {
+	scraper *scrape.Scraper
+	store   *store.Store // nil without a store
+	cache   *metricsserve.Handler
+	url     string
+	close   func()
+}
+
+func newExporter(url, storeDir string, clock *testenv.Clock) (*exporter, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
+	client, err := zoom.NewClient(zoom.ClientConfig{
+		APIURL: url + "/v2", TokenURL: url + "/oauth/token",
+		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
+		Limits:      zoom.Limits{HeavyPerSecond: 1e6, MediumPerSecond: 1e6, HeavyPerDay: 10_000_000},
+		DailyBudget: 10_000_000,
+		Now:         clock.Now,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex := &exporter{close: func() {}}
+	if storeDir != "" {
+		if ex.store, err = store.Open(storeDir, reg); err != nil {
+			return nil, err
+		}
+	}
+	cfg := scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
+		Concurrency: 4, Now: clock.Now, Registerer: reg}
+	if ex.store != nil {
+		cfg.Store = ex.store
+	}
+	if ex.scraper, err = scrape.NewScraper(cfg); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collector.NewLiveCollector(ex.scraper))
+	e, err := collector.New(ex.scraper, collector.Options{UserLabel: collector.UserLabelEmail, SeparateLive: true})
+	if err != nil {
+		return nil, err
+	}
+	exporterReg := prometheus.NewRegistry()
+	exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, cache, err := metricsserve.NewExporterHandler(metricsserve.Config{
+		Cached:   []metricsserve.Source{collector.NewUsageSource(e, ex.scraper), collector.NewHealthSource(e, ex.scraper)},
+		Registry: reg, ExporterRegistry: exporterReg, MaxRequests: 40,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ex.cache = cache
+	ctx, cancel := context.WithCancel(context.Background())
+	go cache.Run(ctx, time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	go srv.Serve(ln)
+	ex.url = "http://" + ln.Addr().String() + "/metrics"
+	ex.close = func() {
+		srv.Close()
+		cancel()
+		if ex.store != nil {
+			ex.store.Close()
+		}
+	}
+	return ex, nil
+}
+
+// sample frees what can be freed and reads this process's memory, with the
+// exporter's own figures.
+func (ex *exporter) sample() (Sample, error) {
+	s, err := sampleSelf()
+	if err != nil {
+		return s, err
+	}
+	for _, u := range ex.scraper.Snapshot().Users {
+		for _, t := range u.Counters {
+			s.Counted += t.Meetings
+		}
+	}
+	s.CacheBytes = ex.cache.CachedBytes()
+	if ex.store != nil {
+		s.StoreBytes = ex.store.Size()
+	}
+	return s, nil
+}
+
+// sampleSelf frees what can be freed and reads this process's memory.
+func sampleSelf() (Sample, error) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	s, err := readStatus("/proc/self/status")
+	if err != nil {
+		return s, err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.HeapInuse = ms.HeapInuse
+	return s, nil
 }
 
 // writeHeapProfile writes the live heap, for a look at what holds it.
@@ -124,33 +221,4 @@ func writeHeapProfile(path string) error {
 	}
 	defer f.Close()
 	return pprof.Lookup("heap").WriteTo(f, 0)
-}
-
-// newScraper is the exporter's scraper with pacing off: limits far above
-// what the fake and the machine can do, a budget that defers nothing.
-func newScraper(url string, st *store.Store, clock *testenv.Clock) (*scrape.Scraper, *prometheus.Registry, error) {
-	client, err := zoom.NewClient(zoom.ClientConfig{
-		APIURL: url + "/v2", TokenURL: url + "/oauth/token",
-		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-		Limits:      zoom.Limits{HeavyPerSecond: 1e6, MediumPerSecond: 1e6, HeavyPerDay: 10_000_000},
-		DailyBudget: 10_000_000,
-		Now:         clock.Now,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
-		Concurrency: 4, Now: clock.Now, Store: st})
-	if err != nil {
-		return nil, nil, err
-	}
-	e, err := collector.New(s, collector.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(e); err != nil {
-		return nil, nil, err
-	}
-	return s, reg, nil
 }

@@ -1,28 +1,41 @@
-// Package membench measures the scraper's resident memory: a scraper
-// refreshes a fake Zoom account (internal/zoomfake) of users x meetings with
-// pacing off, and its process's VmRSS is read after runtime.GC and
-// debug.FreeOSMemory, once after the first full refresh and then after each
-// cycle of an hour of refreshes (5 minutes apart, 5% of users with a new
-// meeting each) and scrapes.
+// Package membench measures the exporter's resident memory as it ships: the
+// scraper, its store and main's /metrics handler (metricsserve, gzip, the
+// usage metrics encoded once per snapshot) run in a child process against
+// a fake Zoom account (internal/zoomfake) of users x meetings, with pacing
+// off. The child's VmRSS is read after runtime.GC and debug.FreeOSMemory:
 //
-// The scraper runs in a child process, the calling binary started again
-// (this package's init takes over when it finds childEnv), so that the
-// figure holds the scraper and nothing of the fake Zoom, which holds every
-// meeting of seven months in the parent.
+//   - after the first full refresh, per counted meeting;
+//   - after each cycle of an hour (5 minutes apart, 5% of users with a new
+//     meeting each), each cycle followed by scrapes over HTTP as Prometheus
+//     sends them: the growth over the hour;
+//   - then, when Scrapers is set, over refreshes alone and the same with
+//     that many concurrent scrapers: what the scrapers add, at the largest
+//     VmRSS (read every 20 ms from outside) and after GC.
+//
+// The child is the calling binary started again (this package's init takes
+// over when it finds childEnv), so that the figures hold the exporter and
+// nothing of the fake Zoom, which keeps every meeting of seven months in
+// the parent.
 package membench
 
 import (
 	"bufio"
+	"compress/gzip"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"runtime"
-	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zoomexporter/zoom_exporter/internal/testenv"
@@ -34,46 +47,60 @@ import (
 type Options struct {
 	Users    int // active users of the fake account
 	Meetings int // meetings each user hosted this month (type past: two or more participants)
-	// Cycles after the first refresh, 5 minutes apart on the scraper's
+	// Cycles after the first refresh, 5 minutes apart on the exporter's
 	// clock (12: an hour); each adds a meeting to 5% of users first.
 	Cycles int
-	// Scrapes per cycle: the exporter's usage metrics gathered from the
-	// latest snapshot, as a /metrics scrape without a cache does.
+	// Scrapes of /metrics after each cycle's refresh (gzip, as Prometheus
+	// asks), one after the other.
 	Scrapes int
-	// Store: the scraper keeps its counters in a bbolt store in a
-	// temporary directory, as the exporter does (its mapped pages count in
-	// VmRSS as RssFile).
+	// Scrapers, when set, runs two more phases of Publishes refreshes each
+	// after the hour: the refreshes alone, then the same with that many
+	// concurrent scrapers scraping all the while.
+	Scrapers, Publishes int
+	// Store: the exporter keeps its counters in a bbolt store in a
+	// temporary directory, as it does by default.
 	Store bool
 	// Log, when set, gets a line per step.
 	Log func(format string, args ...any)
 }
 
-// Result is what Measure measured. Memory figures are bytes, read from
-// /proc/self/status of the scraper's process after runtime.GC and
-// debug.FreeOSMemory.
+// Result is what Measure measured. Memory figures are bytes, read from the
+// child's /proc/<pid>/status.
 type Result struct {
-	Users, Meetings int
-	Scrapes         int           // per cycle
-	Counted         int64         // meetings counted by the first refresh (zoom_meetings_total summed)
-	Truth           int64         // meetings the fake account holds for the first refresh to count
-	Refresh         time.Duration // wall time of the first refresh, pacing off
-	Baseline        Sample        // the child before the scraper was made: runtime and binary
-	First           Sample        // after the first full refresh
-	Cycles          []Sample      // after each later cycle and its scrapes
-	Peak            uint64        // VmHWM: the most resident at any moment
+	Options
+	Truth    int64         // meetings the fake account holds for the first refresh to count
+	Refresh  time.Duration // wall time of the first refresh, pacing off
+	Baseline Sample        // the child before the exporter was made: runtime and binary
+	First    Sample        // after the first full refresh, before any scrape
+	Cycles   []Sample      // after each cycle of the hour and its scrapes
+	Peak     uint64        // VmHWM at the end of the hour: the most resident at any moment
+	Alone    Phase         // refreshes, no scraper (Scrapers set)
+	Scraped  Phase         // the same refreshes, with the concurrent scrapers
 }
 
-// Sample is the scraper process's memory at one point.
+// Sample is the child's memory at one point, after runtime.GC and
+// debug.FreeOSMemory.
 type Sample struct {
 	RSS, RSSAnon, RSSFile uint64 // VmRSS and its anonymous and file-backed parts
+	HWM                   uint64 // VmHWM so far
 	HeapInuse             uint64 // runtime.MemStats.HeapInuse
-	Counted               int64  // meetings counted so far
+	CacheBytes            int64  // zoom_exporter_metrics_cache_bytes: the kept encodings
+	Counted               int64  // meetings counted so far (zoom_meetings_total summed)
 	StoreBytes            int64  // the store file's size; 0 without a store
+	Took                  time.Duration
+}
+
+// Phase is what the child's memory did during the refreshes of a phase.
+type Phase struct {
+	Peak                 uint64 // largest VmRSS read while it ran (every 20 ms, no GC forced)
+	Settled              Sample // after it
+	Scrapes, Failed      int
+	ScrapeP50, ScrapeMax time.Duration
 }
 
 // PerMeeting is resident memory per counted meeting after the first full
 // refresh: VmRSS over meetings counted.
-func (r Result) PerMeeting() float64 { return float64(r.First.RSS) / float64(max(r.Counted, 1)) }
+func (r Result) PerMeeting() float64 { return float64(r.First.RSS) / float64(max(r.First.Counted, 1)) }
 
 // Growth is how much VmRSS grew from the first full refresh to the end of
 // the last cycle, as a fraction (0.1 is 10%).
@@ -82,18 +109,6 @@ func (r Result) Growth() float64 {
 		return 0
 	}
 	return float64(r.Cycles[len(r.Cycles)-1].RSS)/float64(r.First.RSS) - 1
-}
-
-// SettledGrowth is how much VmRSS grew from the end of the first cycle to
-// the end of the last: the first cycle maps the store's pages that the
-// first refresh wrote without reading (the kernel maps 64 KiB around each
-// page read), and the first scrape leaves the Go runtime's bookkeeping of
-// its peak; after that, resident memory should stay flat.
-func (r Result) SettledGrowth() float64 {
-	if len(r.Cycles) < 2 {
-		return 0
-	}
-	return float64(r.Cycles[len(r.Cycles)-1].RSS)/float64(r.Cycles[0].RSS) - 1
 }
 
 // MaxGrowth is the largest growth over the first full refresh at the end
@@ -106,45 +121,58 @@ func (r Result) MaxGrowth() float64 {
 	return g
 }
 
+// ScrapersAdd is what the concurrent scrapers add to the largest VmRSS and
+// to VmRSS after GC, as fractions of the same refreshes without them.
+func (r Result) ScrapersAdd() (peak, settled float64) {
+	if r.Alone.Peak == 0 || r.Alone.Settled.RSS == 0 {
+		return 0, 0
+	}
+	return float64(r.Scraped.Peak)/float64(r.Alone.Peak) - 1, float64(r.Scraped.Settled.RSS)/float64(r.Alone.Settled.RSS) - 1
+}
+
 // String is one line per figure, for benchmark commands.
 func (r Result) String() string {
 	var b strings.Builder
 	mb := func(v uint64) string { return fmt.Sprintf("%.1f MB", float64(v)/1e6) }
-	fmt.Fprintf(&b, "scraper resident memory, %d users x %d meetings (%d counted), pacing off, store %s:\n", r.Users, r.Meetings, r.Counted, map[bool]string{true: "on", false: "off"}[r.First.StoreBytes > 0])
-	fmt.Fprintf(&b, "  before the scraper: VmRSS %s (anon %s, file %s)\n", mb(r.Baseline.RSS), mb(r.Baseline.RSSAnon), mb(r.Baseline.RSSFile))
-	fmt.Fprintf(&b, "  after the first full refresh (%v): VmRSS %s (anon %s, file %s), heap in use %s: %.0f B per counted meeting (%.0f B above the baseline)\n",
-		r.Refresh.Round(100*time.Millisecond), mb(r.First.RSS), mb(r.First.RSSAnon), mb(r.First.RSSFile), mb(r.First.HeapInuse),
-		r.PerMeeting(), float64(r.First.RSS-min(r.Baseline.RSS, r.First.RSS))/float64(max(r.Counted, 1)))
+	show := func(s Sample) string {
+		return fmt.Sprintf("VmRSS %s (anon %s, file %s; heap in use %s; cached encodings %s; store file %s): %.0f B per counted meeting",
+			mb(s.RSS), mb(s.RSSAnon), mb(s.RSSFile), mb(s.HeapInuse), mb(uint64(s.CacheBytes)), mb(uint64(s.StoreBytes)), float64(s.RSS)/float64(max(s.Counted, 1)))
+	}
+	fmt.Fprintf(&b, "exporter resident memory (scraper, store %s, main's /metrics handler), %d users x %d meetings, pacing off, in a process of its own:\n",
+		map[bool]string{true: "on", false: "off"}[r.Store], r.Users, r.Meetings)
+	fmt.Fprintf(&b, "  before the exporter: VmRSS %s (anon %s, file %s)\n", mb(r.Baseline.RSS), mb(r.Baseline.RSSAnon), mb(r.Baseline.RSSFile))
+	fmt.Fprintf(&b, "  after the first full refresh (%v, %d meetings counted of %d): %s\n", r.Refresh.Round(100*time.Millisecond), r.First.Counted, r.Truth, show(r.First))
 	if len(r.Cycles) > 0 {
 		last := r.Cycles[len(r.Cycles)-1]
-		first := r.Cycles[0]
-		fmt.Fprintf(&b, "  after the first cycle: VmRSS %s (anon %s, file %s, store file %s), heap in use %s: %.0f B per counted meeting\n",
-			mb(first.RSS), mb(first.RSSAnon), mb(first.RSSFile), mb(uint64(first.StoreBytes)), mb(first.HeapInuse), float64(first.RSS)/float64(max(first.Counted, 1)))
-		fmt.Fprintf(&b, "  after %d cycles 5 minutes apart, %d scrapes each: VmRSS %s (anon %s, file %s), %d meetings counted, %.0f B per counted meeting: growth %+.1f%% over the first refresh (largest %+.1f%%), %+.1f%% over the first cycle; peak VmHWM %s\n",
-			len(r.Cycles), r.Scrapes, mb(last.RSS), mb(last.RSSAnon), mb(last.RSSFile), last.Counted, float64(last.RSS)/float64(max(last.Counted, 1)),
-			100*r.Growth(), 100*r.MaxGrowth(), 100*r.SettledGrowth(), mb(r.Peak))
+		fmt.Fprintf(&b, "  after the first cycle and its %d scrapes: %s\n", r.Scrapes, show(r.Cycles[0]))
+		fmt.Fprintf(&b, "  after %d cycles 5 minutes apart, %d gzip scrapes each (%d meetings counted): %s\n", len(r.Cycles), r.Scrapes, last.Counted, show(last))
+		fmt.Fprintf(&b, "  growth over the first full refresh: %+.1f%% at the end (largest %+.1f%%; target <= 10%%); VmHWM %s\n", 100*r.Growth(), 100*r.MaxGrowth(), mb(r.Peak))
+	}
+	if r.Scrapers > 0 {
+		fmt.Fprintf(&b, "  %d refreshes (5%% of users with a new meeting each), no scraper: VmRSS at most %s; after: %s\n", r.Publishes, mb(r.Alone.Peak), show(r.Alone.Settled))
+		fmt.Fprintf(&b, "  the same with %d concurrent scrapers (gzip; %d scrapes, %d failed, p50 %v, max %v): VmRSS at most %s; after: %s\n",
+			r.Scrapers, r.Scraped.Scrapes, r.Scraped.Failed, r.Scraped.ScrapeP50.Round(time.Millisecond), r.Scraped.ScrapeMax.Round(time.Millisecond),
+			mb(r.Scraped.Peak), show(r.Scraped.Settled))
+		peak, settled := r.ScrapersAdd()
+		fmt.Fprintf(&b, "  what the %d scrapers add: %+.1f%% to the largest VmRSS, %+.1f%% to VmRSS after GC (target <= 10%%); VmHWM %s\n",
+			r.Scrapers, 100*peak, 100*settled, mb(r.Scraped.Settled.HWM))
 	}
 	return b.String()
 }
 
-// MeasureRefreshRSS measures the scraper's resident memory after a full
-// refresh of users x meetings, and over an hour (12 cycles, 2 scrapes
-// each) after it, with a store as the exporter has.
-func MeasureRefreshRSS(users, meetings int) (Result, error) {
-	return Measure(Options{Users: users, Meetings: meetings, Cycles: 12, Scrapes: 2, Store: true})
-}
-
-// childEnv tells a started binary to be the scraper of a measure.
+// childEnv tells a started binary to be the exporter of a measure; its
+// value is the fake Zoom's URL.
 const childEnv = "MEMBENCH_CHILD"
 
 // start is where the clocks are pinned: mid-month, far from any turn.
 var start = testenv.MidMonth
 
-// Measure runs the fake Zoom in this process and the scraper in a child
-// process (this binary started again), and returns what the child measured.
+// Measure runs the fake Zoom in this process and the exporter in a child
+// process (this binary started again), and returns what it measured.
 func Measure(o Options) (Result, error) {
+	res := Result{Options: o}
 	if o.Users <= 0 || o.Meetings <= 0 {
-		return Result{}, fmt.Errorf("membench: users (%d) and meetings (%d) must be positive", o.Users, o.Meetings)
+		return res, fmt.Errorf("membench: users (%d) and meetings (%d) must be positive", o.Users, o.Meetings)
 	}
 	logf := o.Log
 	if logf == nil {
@@ -152,11 +180,12 @@ func Measure(o Options) (Result, error) {
 	}
 	clock := testenv.NewClock(start)
 	fake := zoomfake.New(zoomfake.Options{Seed: 16, Users: o.Users, Now: clock.Now, HeavyUserMeetings: o.Meetings})
+	defer fake.Close()
 	monthFrom := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
-	added, truth := 0, 0
+	added := 0
 	for i, u := range fake.Users() {
 		have := len(fake.Meetings(u.ID, monthFrom, start, zoom.ReportPast))
-		truth += max(have, o.Meetings)
+		res.Truth += int64(max(have, o.Meetings))
 		for k := have; k < o.Meetings; k++ {
 			begin := monthFrom.Add(time.Duration((i*7919+k*104729)%int(start.Sub(monthFrom)/time.Minute-120)) * time.Minute)
 			fake.AddMeeting(zoomfake.Meeting{
@@ -170,109 +199,284 @@ func Measure(o Options) (Result, error) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 
-	exe, err := os.Executable()
-	if err != nil {
-		return Result{}, fmt.Errorf("membench: cannot start the scraper process: %w", err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+srv.URL)
-	if o.Store {
-		dir, err := os.MkdirTemp("", "membench-store-")
-		if err != nil {
-			return Result{}, err
-		}
-		defer os.RemoveAll(dir)
-		cmd.Env = append(cmd.Env, childEnv+"_STORE="+dir)
-	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return Result{}, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return Result{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return Result{}, fmt.Errorf("membench: cannot start the scraper process %s: %w", exe, err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
-	step := func(cmdLine string) (childReport, error) {
-		if _, err := fmt.Fprintln(stdin, cmdLine); err != nil {
-			return childReport{}, fmt.Errorf("membench: scraper process: %w", err)
-		}
-		if !lines.Scan() {
-			return childReport{}, fmt.Errorf("membench: the scraper process ended early (%v)", lines.Err())
-		}
-		var rep childReport
-		if err := json.Unmarshal(lines.Bytes(), &rep); err != nil {
-			return childReport{}, fmt.Errorf("membench: scraper process answered %q: %w", lines.Text(), err)
-		}
-		if rep.Err != "" {
-			return childReport{}, fmt.Errorf("membench: scraper process: %s", rep.Err)
-		}
-		return rep, nil
-	}
-
-	res := Result{Users: o.Users, Meetings: o.Meetings, Scrapes: o.Scrapes, Truth: int64(truth)}
-	base, err := step("baseline")
+	child, err := startChild(srv.URL, o.Store)
 	if err != nil {
 		return res, err
 	}
-	res.Baseline = base.Sample
-	first, err := step(fmt.Sprintf("refresh %s 0", clock.Now().Format(time.RFC3339Nano)))
-	if err != nil {
+	defer child.stop()
+	if res.Baseline, err = child.next(); err != nil {
 		return res, err
 	}
-	res.First, res.Counted, res.Refresh, res.Peak = first.Sample, first.Counted, first.Took, first.Peak
-	logf("membench: first refresh: %d meetings counted in %v, VmRSS %.1f MB (anon %.1f MB, file %.1f MB, heap in use %.1f MB, store %.1f MB)", first.Counted, first.Took.Round(time.Millisecond),
-		float64(first.RSS)/1e6, float64(first.RSSAnon)/1e6, float64(first.RSSFile)/1e6, float64(first.HeapInuse)/1e6, float64(first.StoreBytes)/1e6)
+	if _, err = child.step("url"); err != nil {
+		return res, err
+	}
+	metricsURL := child.url
+	if res.First, err = child.step("refresh " + clock.Now().Format(time.RFC3339Nano)); err != nil {
+		return res, err
+	}
+	res.Refresh = res.First.Took
+	logf("membench: first refresh: %d meetings counted in %v, VmRSS %.1f MB", res.First.Counted, res.Refresh.Round(time.Millisecond), float64(res.First.RSS)/1e6)
 
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: max(o.Scrapers, 1)}}
 	users := fake.Users()
 	rng := rand.New(rand.NewPCG(16, uint64(o.Users)))
-	for c := range o.Cycles {
+	// refresh adds a meeting to 5% of users, moves the clock 5 minutes and
+	// has the child refresh.
+	refresh := func() (Sample, error) {
 		end := clock.Now().Add(time.Minute)
 		for _, idx := range rng.Perm(len(users))[:max(len(users)/20, 1)] {
-			fake.AddMeeting(zoomfake.Meeting{Type: 2, HostID: users[idx].ID, Start: end.Add(-30 * time.Minute), End: end,
-				Participants: 3, HasChat: true})
+			fake.AddMeeting(zoomfake.Meeting{Type: 2, HostID: users[idx].ID, Start: end.Add(-30 * time.Minute), End: end, Participants: 3, HasChat: true})
 		}
 		clock.Advance(5 * time.Minute)
-		rep, err := step(fmt.Sprintf("refresh %s %d", clock.Now().Format(time.RFC3339Nano), o.Scrapes))
+		return child.step("refresh " + clock.Now().Format(time.RFC3339Nano))
+	}
+	for c := range o.Cycles {
+		if _, err := refresh(); err != nil {
+			return res, err
+		}
+		for range o.Scrapes {
+			if err := scrapeGzip(client, metricsURL, true); err != nil {
+				return res, fmt.Errorf("membench: scraping %s: %w", metricsURL, err)
+			}
+		}
+		s, err := child.step("sample")
 		if err != nil {
 			return res, err
 		}
-		res.Cycles = append(res.Cycles, rep.Sample)
-		res.Peak = max(res.Peak, rep.Peak)
-		logf("membench: cycle %d: VmRSS %.1f MB (anon %.1f MB, file %.1f MB, heap in use %.1f MB, store %.1f MB), %d meetings counted",
-			c+1, float64(rep.RSS)/1e6, float64(rep.RSSAnon)/1e6, float64(rep.RSSFile)/1e6, float64(rep.HeapInuse)/1e6, float64(rep.StoreBytes)/1e6, rep.Counted)
+		res.Cycles = append(res.Cycles, s)
+		res.Peak = s.HWM
+		logf("membench: cycle %d: VmRSS %.1f MB (anon %.1f MB, file %.1f MB, heap in use %.1f MB, cached encodings %.1f MB), %d meetings counted",
+			c+1, float64(s.RSS)/1e6, float64(s.RSSAnon)/1e6, float64(s.RSSFile)/1e6, float64(s.HeapInuse)/1e6, float64(s.CacheBytes)/1e6, s.Counted)
+	}
+	if o.Scrapers <= 0 {
+		return res, nil
+	}
+	// Prometheus scrapes first: the scrapers of the second phase find the
+	// format they ask for known, as after any first scrape.
+	if err := scrapeGzip(client, metricsURL, true); err != nil {
+		return res, fmt.Errorf("membench: scraping %s: %w", metricsURL, err)
+	}
+	for _, withScrapers := range []bool{false, true} {
+		ph := &res.Alone
+		if withScrapers {
+			ph = &res.Scraped
+		}
+		if err := runPhase(ph, child, client, metricsURL, o, withScrapers, refresh); err != nil {
+			return res, err
+		}
+		logf("membench: phase with scrapers=%v: VmRSS at most %.1f MB, %.1f MB after", withScrapers, float64(ph.Peak)/1e6, float64(ph.Settled.RSS)/1e6)
 	}
 	return res, nil
 }
 
-// childReport is one line the child writes after each step.
-type childReport struct {
-	Sample
-	Took time.Duration
-	Peak uint64
-	Err  string `json:",omitempty"`
+// runPhase runs o.Publishes refreshes, with o.Scrapers concurrent scrapers
+// when withScrapers is set, reading the child's VmRSS every 20 ms from
+// outside (no GC forced), then a sample after.
+func runPhase(ph *Phase, child *child, client *http.Client, url string, o Options, withScrapers bool, refresh func() (Sample, error)) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	var peak atomic.Uint64
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if s, err := readStatus(fmt.Sprintf("/proc/%d/status", child.cmd.Process.Pid)); err == nil && s.RSS > peak.Load() {
+				peak.Store(s.RSS)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		scrapers  sync.WaitGroup
+		stop      atomic.Bool
+	)
+	if withScrapers {
+		for i := range o.Scrapers {
+			scrapers.Go(func() {
+				for n := 0; !stop.Load(); n++ {
+					began := time.Now()
+					// Every 10th scrape is decompressed and checked; the
+					// others only read, so that this process's CPU leaves
+					// the child its share of the cores.
+					err := scrapeGzip(client, url, (n+i)%10 == 0)
+					mu.Lock()
+					latencies = append(latencies, time.Since(began))
+					if err != nil {
+						ph.Failed++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	var err error
+	for range o.Publishes {
+		if _, err = refresh(); err != nil {
+			break
+		}
+	}
+	if err == nil && withScrapers {
+		// Every scraper scrapes the last snapshot a few times more.
+		mu.Lock()
+		target := len(latencies) + 4*o.Scrapers
+		mu.Unlock()
+		for {
+			mu.Lock()
+			n := len(latencies)
+			mu.Unlock()
+			if n >= target {
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // a bench's polling, not a test's wait
+		}
+	}
+	stop.Store(true)
+	scrapers.Wait()
+	cancel()
+	sampler.Wait()
+	if err != nil {
+		return err
+	}
+	ph.Peak, ph.Scrapes = peak.Load(), len(latencies)
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		ph.ScrapeP50, ph.ScrapeMax = latencies[len(latencies)/2], latencies[len(latencies)-1]
+	}
+	ph.Settled, err = child.step("sample")
+	return err
 }
 
-// readStatus reads the resident-memory lines of /proc/self/status.
-func readStatus() (rss, anon, file, hwm uint64, err error) {
-	raw, err := os.ReadFile("/proc/self/status")
+// child is the exporter's process, driven one command per line on stdin,
+// each answered by one JSON line (a childReport) on stdout.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+	url   string // where its /metrics is served
+	dir   string // its store's directory, removed by stop
+}
+
+// childReport is one line the child writes: a sample, or an error.
+type childReport struct {
+	Sample
+	URL string `json:",omitempty"`
+	Err string `json:",omitempty"`
+}
+
+func startChild(zoomURL string, withStore bool) (*child, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("membench: resident memory is read from /proc/self/status (Linux): %w", err)
+		return nil, fmt.Errorf("membench: cannot start the exporter process: %w", err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
+	c := &child{cmd: exec.Command(exe)}
+	c.cmd.Env = append(os.Environ(), childEnv+"="+zoomURL)
+	if withStore {
+		if c.dir, err = os.MkdirTemp("", "membench-store-"); err != nil {
+			return nil, err
 		}
+		c.cmd.Env = append(c.cmd.Env, childEnv+"_STORE="+c.dir)
+	}
+	c.cmd.Stderr = os.Stderr
+	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.cmd.Start(); err != nil {
+		os.RemoveAll(c.dir)
+		return nil, fmt.Errorf("membench: cannot start the exporter process %s: %w", exe, err)
+	}
+	c.lines = bufio.NewScanner(stdout)
+	c.lines.Buffer(make([]byte, 64<<10), 1<<20)
+	return c, nil
+}
+
+func (c *child) stop() {
+	c.stdin.Close()
+	c.cmd.Wait()
+	if c.dir != "" {
+		os.RemoveAll(c.dir)
+	}
+}
+
+// step sends a command and reads its answer.
+func (c *child) step(command string) (Sample, error) {
+	if _, err := fmt.Fprintln(c.stdin, command); err != nil {
+		return Sample{}, fmt.Errorf("membench: exporter process: %w", err)
+	}
+	return c.next()
+}
+
+// next reads the child's next answer.
+func (c *child) next() (Sample, error) {
+	if !c.lines.Scan() {
+		return Sample{}, fmt.Errorf("membench: the exporter process ended early (%v)", c.lines.Err())
+	}
+	var rep childReport
+	if err := json.Unmarshal(c.lines.Bytes(), &rep); err != nil {
+		return Sample{}, fmt.Errorf("membench: exporter process answered %q: %w", c.lines.Text(), err)
+	}
+	if rep.Err != "" {
+		return Sample{}, errors.New("membench: exporter process: " + rep.Err)
+	}
+	if rep.URL != "" {
+		c.url = rep.URL
+	}
+	return rep.Sample, nil
+}
+
+const acceptPrometheus = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5," +
+	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+
+// scrapeGzip scrapes url as Prometheus does, gzip; with check, the body is
+// decompressed (one gzip member), else only read.
+func scrapeGzip(client *http.Client, url string, check bool) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", acceptPrometheus)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	if check {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return err
+		}
+		zr.Multistream(false)
+		body = zr
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// readStatus reads the resident memory lines of a /proc/<pid>/status file.
+func readStatus(path string) (Sample, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Sample{}, fmt.Errorf("membench: resident memory is read from %s (Linux): %w", path, err)
+	}
+	var s Sample
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, value, _ := strings.Cut(line, ":")
 		fields := strings.Fields(value)
 		if len(fields) != 2 || fields[1] != "kB" {
 			continue
@@ -283,30 +487,17 @@ func readStatus() (rss, anon, file, hwm uint64, err error) {
 		}
 		switch name {
 		case "VmRSS":
-			rss = kb << 10
+			s.RSS = kb << 10
 		case "RssAnon":
-			anon = kb << 10
+			s.RSSAnon = kb << 10
 		case "RssFile":
-			file = kb << 10
+			s.RSSFile = kb << 10
 		case "VmHWM":
-			hwm = kb << 10
+			s.HWM = kb << 10
 		}
 	}
-	if rss == 0 {
-		return 0, 0, 0, 0, fmt.Errorf("membench: no VmRSS in /proc/self/status")
+	if s.RSS == 0 {
+		return Sample{}, fmt.Errorf("membench: no VmRSS in %s", path)
 	}
-	return rss, anon, file, hwm, nil
-}
-
-// measure frees what can be freed and samples this process's memory.
-func measure() (Sample, uint64, error) {
-	runtime.GC()
-	debug.FreeOSMemory()
-	rss, anon, file, hwm, err := readStatus()
-	if err != nil {
-		return Sample{}, 0, err
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return Sample{RSS: rss, RSSAnon: anon, RSSFile: file, HeapInuse: ms.HeapInuse}, hwm, nil
+	return s, nil
 }

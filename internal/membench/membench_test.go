@@ -3,36 +3,41 @@ package membench
 import (
 	"flag"
 	"fmt"
+	"os"
 	"testing"
 )
 
 var (
-	benchUsers    = flag.Int("membench.users", 10000, "users of BenchmarkRefreshRSS")
-	benchMeetings = flag.Int("membench.meetings", 50, "meetings per user of BenchmarkRefreshRSS")
-	benchCycles   = flag.Int("membench.cycles", 12, "cycles after the first refresh, 5 minutes apart")
-	benchStore    = flag.Bool("membench.store", true, "the scraper keeps a store, as the exporter does")
-	benchScrapes  = flag.Int("membench.scrapes", 2, "scrapes per cycle (the usage metrics gathered from the latest snapshot, uncached)")
+	benchUsers     = flag.Int("membench.users", 10000, "users of BenchmarkRefreshRSS")
+	benchMeetings  = flag.Int("membench.meetings", 50, "meetings per user of BenchmarkRefreshRSS")
+	benchCycles    = flag.Int("membench.cycles", 12, "cycles after the first refresh, 5 minutes apart")
+	benchStore     = flag.Bool("membench.store", true, "the exporter keeps a store, as it does by default")
+	benchScrapes   = flag.Int("membench.scrapes", 2, "gzip scrapes of /metrics after each cycle")
+	benchScrapers  = flag.Int("membench.scrapers", 0, "concurrent scrapers of the last two phases (0: none)")
+	benchPublishes = flag.Int("membench.publishes", 3, "refreshes of each of the last two phases")
 )
 
 // TestMeasureCounts runs the measure on a small account: the child counts
-// exactly the meetings the fake holds, and every sample is read.
+// exactly the meetings the fake holds, its /metrics answers, and every
+// sample is read.
 func TestMeasureCounts(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		users, meetings int
 		store           bool
+		scrapers        int
 	}{
-		{"no store", 30, 7, false},
-		{"store", 20, 12, true},
+		{"no store", 30, 7, false, 0},
+		{"store and scrapers", 20, 12, true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Measure(Options{Users: tc.users, Meetings: tc.meetings, Cycles: 2, Scrapes: 1, Store: tc.store})
+			r, err := Measure(Options{Users: tc.users, Meetings: tc.meetings, Cycles: 2, Scrapes: 1, Store: tc.store, Scrapers: tc.scrapers, Publishes: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Users may hold more than asked (the fake's own meetings).
-			if r.Truth < int64(tc.users*tc.meetings) || r.Counted != r.Truth {
-				t.Errorf("first refresh counted %d meetings, the fake holds %d (at least %d asked)", r.Counted, r.Truth, tc.users*tc.meetings)
+			if r.Truth < int64(tc.users*tc.meetings) || r.First.Counted != r.Truth {
+				t.Errorf("first refresh counted %d meetings, the fake holds %d (at least %d asked)", r.First.Counted, r.Truth, tc.users*tc.meetings)
 			}
 			if len(r.Cycles) != 2 {
 				t.Fatalf("%d cycles measured, want 2", len(r.Cycles))
@@ -40,8 +45,12 @@ func TestMeasureCounts(t *testing.T) {
 			// Each cycle adds one meeting to 5% of users (at least one).
 			step := int64(max(tc.users/20, 1))
 			for i, c := range r.Cycles {
-				if want := r.Counted + int64(i+1)*step; c.Counted != want {
+				if want := r.First.Counted + int64(i+1)*step; c.Counted != want {
 					t.Errorf("cycle %d: %d meetings counted, want %d", i+1, c.Counted, want)
+				}
+				// The cycle's scrape encoded the usage metrics: kept.
+				if c.CacheBytes <= 0 {
+					t.Errorf("cycle %d: cached encodings %d bytes after a scrape", i+1, c.CacheBytes)
 				}
 			}
 			for name, v := range map[string]uint64{"baseline": r.Baseline.RSS, "first": r.First.RSS, "last": r.Cycles[1].RSS, "peak": r.Peak} {
@@ -49,26 +58,45 @@ func TestMeasureCounts(t *testing.T) {
 					t.Errorf("%s VmRSS not read", name)
 				}
 			}
-			if tc.store && r.First.RSSFile <= r.Baseline.RSSFile {
-				t.Errorf("with a store, file-backed memory %d did not grow from %d", r.First.RSSFile, r.Baseline.RSSFile)
+			if tc.store != (r.First.StoreBytes > 0) {
+				t.Errorf("store %v, but the store file has %d bytes", tc.store, r.First.StoreBytes)
+			}
+			if tc.scrapers == 0 {
+				if r.Scraped.Scrapes != 0 || r.Alone.Peak != 0 {
+					t.Errorf("no scrapers asked, but the phases ran: %+v %+v", r.Alone, r.Scraped)
+				}
+				return
+			}
+			if r.Scraped.Scrapes < 4*tc.scrapers || r.Scraped.Failed != 0 {
+				t.Errorf("%d concurrent scrapers: %d scrapes, %d failed; want at least %d, none failed", tc.scrapers, r.Scraped.Scrapes, r.Scraped.Failed, 4*tc.scrapers)
+			}
+			if r.Alone.Peak == 0 || r.Scraped.Peak == 0 || r.Alone.Settled.RSS == 0 || r.Scraped.Settled.RSS == 0 {
+				t.Errorf("a phase's VmRSS not read: %+v %+v", r.Alone, r.Scraped)
+			}
+			if want := r.Cycles[1].Counted + 2*step; r.Scraped.Settled.Counted != want {
+				t.Errorf("after both phases %d meetings counted, want %d", r.Scraped.Settled.Counted, want)
 			}
 		})
 	}
 }
 
-// BenchmarkRefreshRSS prints the scraper's resident memory per counted
-// meeting after a full refresh and its growth over an hour of cycles:
+// BenchmarkRefreshRSS prints the exporter's resident memory per counted
+// meeting after a full refresh and its growth over an hour of cycles and
+// scrapes (go run ./internal/metricsbench prints the same, with the
+// concurrent scrapers' part):
 //
 //	go test -run XXX -bench RefreshRSS -benchtime 1x ./internal/membench
 func BenchmarkRefreshRSS(b *testing.B) {
 	for range b.N {
-		r, err := Measure(Options{Users: *benchUsers, Meetings: *benchMeetings, Cycles: *benchCycles, Scrapes: *benchScrapes, Store: *benchStore})
+		r, err := Measure(Options{Users: *benchUsers, Meetings: *benchMeetings, Cycles: *benchCycles, Scrapes: *benchScrapes,
+			Scrapers: *benchScrapers, Publishes: *benchPublishes, Store: *benchStore,
+			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
 		if err != nil {
 			b.Fatal(err)
 		}
 		fmt.Print(r) // b.Log would cut it short
 		b.ReportMetric(r.PerMeeting(), "rss-bytes/meeting")
 		b.ReportMetric(100*r.Growth(), "growth-%")
-		b.ReportMetric(100*r.SettledGrowth(), "settled-growth-%")
+		b.ReportMetric(100*r.MaxGrowth(), "max-growth-%")
 	}
 }

@@ -11,11 +11,12 @@
 //     to write the cached bytes and the fresh self-metrics, the reference of
 //     the 1.2 x target. Text and gzip, each with its ratio to the baseline.
 //
-//  2. memory: the real scraper (pacing off) refreshes a fake Zoom account
-//     (internal/zoomfake) of users x meetings in a child process that also
-//     serves main's /metrics handler; its VmRSS per counted meeting after
-//     the first full refresh, then its growth while 32 concurrent scrapers
-//     scrape it (gzip, as Prometheus does) across new snapshots.
+//  2. memory (internal/membench): the real scraper (pacing off), its store
+//     and main's /metrics handler in a child process, against a fake Zoom
+//     account (internal/zoomfake) of users x meetings: VmRSS per counted
+//     meeting after the first full refresh, its growth over an hour of
+//     refreshes and scrapes, then what 32 concurrent scrapers (gzip, as
+//     Prometheus does) add across new snapshots.
 //
 //  3. cold start of 10,000 users on Pro and on Business
 //     (internal/coldstart, simulated at 10x speed).
@@ -25,26 +26,16 @@
 package main
 
 import (
-	"bufio"
 	"compress/gzip"
-	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,10 +48,9 @@ import (
 
 	"github.com/zoomexporter/zoom_exporter/collector"
 	"github.com/zoomexporter/zoom_exporter/internal/coldstart"
+	"github.com/zoomexporter/zoom_exporter/internal/membench"
 	"github.com/zoomexporter/zoom_exporter/internal/metricsserve"
 	"github.com/zoomexporter/zoom_exporter/internal/snapshotgen"
-	"github.com/zoomexporter/zoom_exporter/internal/testenv"
-	"github.com/zoomexporter/zoom_exporter/internal/zoomfake"
 	"github.com/zoomexporter/zoom_exporter/scrape"
 	"github.com/zoomexporter/zoom_exporter/store"
 	"github.com/zoomexporter/zoom_exporter/zoom"
@@ -72,6 +62,7 @@ func run() int {
 	users := flag.Int("users", 10000, "users, each with meetings of 3 types")
 	rounds := flag.Int("rounds", 7, "measured rounds of the serving variants (medians), after one warm-up round")
 	meetings := flag.Int("meetings", 50, "meetings per user this month, for the memory part")
+	cycles := flag.Int("cycles", 12, "cycles 5 minutes apart after the first refresh, each followed by 2 scrapes, for the memory part (12: an hour)")
 	scrapers := flag.Int("scrapers", 32, "concurrent scrapers of the memory part")
 	publishes := flag.Int("publishes", 3, "new snapshots published while the scrapers scrape (refreshes after 5% of users hosted a meeting)")
 	skipServe := flag.Bool("skip-serve", false, "skip part 1, serving")
@@ -87,7 +78,9 @@ func run() int {
 		}
 	}
 	if !*skipMemory {
-		r, err := measureMemory(memoryOptions{users: *users, meetings: *meetings, scrapers: *scrapers, publishes: *publishes})
+		fmt.Printf("\n== 2. memory: the exporter (scraper, store, main's /metrics handler) in a child process against the fake Zoom, %d users x %d meetings ==\n", *users, *meetings)
+		r, err := membench.Measure(membench.Options{Users: *users, Meetings: *meetings, Cycles: *cycles, Scrapes: 2,
+			Scrapers: *scrapers, Publishes: *publishes, Store: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "metricsbench:", err)
 			return 1
@@ -471,418 +464,4 @@ type countingWriter struct{ n int64 }
 func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
-}
-
-// ---- 2. memory ----
-
-// childEnv makes this binary, started again, the exporter side of the
-// memory part: the scraper, its store and main's /metrics handler, and
-// nothing of the fake Zoom, which stays in the parent.
-const childEnv = "METRICSBENCH_CHILD"
-
-func init() {
-	if url := os.Getenv(childEnv); url != "" {
-		os.Exit(runChild(url, os.Getenv(childEnv+"_STORE")))
-	}
-}
-
-type memoryOptions struct {
-	users, meetings, scrapers, publishes int
-}
-
-// sample is the child's memory at one point, from /proc/<pid>/status.
-type sample struct {
-	RSS, Anon, File, HWM uint64
-	HeapInuse            uint64 `json:",omitempty"`
-	CacheBytes           int64  `json:",omitempty"`
-	Counted              int64  `json:",omitempty"`
-	Took                 time.Duration
-	URL                  string `json:",omitempty"`
-	Err                  string `json:",omitempty"`
-}
-
-// phase is what the child's memory did during the refreshes of a phase.
-type phase struct {
-	peak                 uint64 // largest VmRSS read while it ran
-	settled              sample // after it, GC'd
-	scrapes, failed      int
-	scrapeP50, scrapeMax time.Duration
-}
-
-type memoryResult struct {
-	memoryOptions
-	truth   int
-	first   sample // after the first full refresh, GC'd
-	alone   phase  // refreshes, no scraper
-	scraped phase  // the same refreshes, with the scrapers
-}
-
-func (r memoryResult) String() string {
-	mb := func(v uint64) string { return fmt.Sprintf("%.1f MB", float64(v)/1e6) }
-	settled := func(s sample) string {
-		return fmt.Sprintf("%s (anon %s, file %s; heap in use %s; cached encodings %s)", mb(s.RSS), mb(s.Anon), mb(s.File), mb(s.HeapInuse), mb(uint64(s.CacheBytes)))
-	}
-	pct := func(a, b uint64) float64 { return 100 * (float64(a)/float64(b) - 1) }
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n== 2. memory: the real scraper (pacing off, store on) against the fake Zoom, %d users x %d meetings, with main's /metrics handler, in a child process ==\n", r.users, r.meetings)
-	fmt.Fprintf(&b, "after the first full refresh (%v, %d meetings counted of %d): VmRSS %s: %.0f B per counted meeting\n",
-		r.first.Took.Round(100*time.Millisecond), r.first.Counted, r.truth, settled(r.first), float64(r.first.RSS)/float64(max(r.first.Counted, 1)))
-	fmt.Fprintf(&b, "%d refreshes (5%% of users with a new meeting each), no scraper: VmRSS at most %s; after, GC'd: %s\n",
-		r.publishes, mb(r.alone.peak), settled(r.alone.settled))
-	fmt.Fprintf(&b, "the same with %d concurrent scrapers (gzip; %d scrapes, %d failed, p50 %v, max %v): VmRSS at most %s; after, GC'd: %s\n",
-		r.scrapers, r.scraped.scrapes, r.scraped.failed, r.scraped.scrapeP50.Round(time.Millisecond), r.scraped.scrapeMax.Round(time.Millisecond),
-		mb(r.scraped.peak), settled(r.scraped.settled))
-	fmt.Fprintf(&b, "what the %d scrapers add: %+.1f%% to the largest VmRSS, %+.1f%% to VmRSS after GC (target <= 10%%); VmHWM over the run %s\n",
-		r.scrapers, pct(r.scraped.peak, r.alone.peak), pct(r.scraped.settled.RSS, r.alone.settled.RSS), mb(r.scraped.settled.HWM))
-	return b.String()
-}
-
-// start pins every clock mid-month, far from any turn.
-var start = testenv.MidMonth
-
-func measureMemory(o memoryOptions) (memoryResult, error) {
-	res := memoryResult{memoryOptions: o}
-	clock := testenv.NewClock(start)
-	fake := zoomfake.New(zoomfake.Options{Seed: 16, Users: o.users, Now: clock.Now, HeavyUserMeetings: o.meetings})
-	defer fake.Close()
-	monthFrom := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
-	for i, u := range fake.Users() {
-		have := len(fake.Meetings(u.ID, monthFrom, start, zoom.ReportPast))
-		res.truth += max(have, o.meetings)
-		for k := have; k < o.meetings; k++ {
-			begin := monthFrom.Add(time.Duration((i*7919+k*104729)%int(start.Sub(monthFrom)/time.Minute-120)) * time.Minute)
-			fake.AddMeeting(zoomfake.Meeting{
-				Type: []int{2, 8, 1}[k%3], HostID: u.ID, Start: begin, DurationMinutes: 15 + k%90,
-				Participants: 2 + k%9, HasRecording: k%4 == 0, HasScreenShare: k%2 == 0, HasChat: k%3 != 0,
-			})
-		}
-	}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-
-	exe, err := os.Executable()
-	if err != nil {
-		return res, err
-	}
-	dir, err := os.MkdirTemp("", "metricsbench-store-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+srv.URL, childEnv+"_STORE="+dir)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return res, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return res, err
-	}
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	lines := bufio.NewScanner(stdout)
-	step := func(command string) (sample, error) {
-		if _, err := fmt.Fprintln(stdin, command); err != nil {
-			return sample{}, err
-		}
-		if !lines.Scan() {
-			return sample{}, fmt.Errorf("the child process ended early (%v)", lines.Err())
-		}
-		var s sample
-		if err := json.Unmarshal(lines.Bytes(), &s); err != nil {
-			return sample{}, fmt.Errorf("child answered %q: %w", lines.Text(), err)
-		}
-		if s.Err != "" {
-			return sample{}, errors.New(s.Err)
-		}
-		return s, nil
-	}
-	hello, err := step("url")
-	if err != nil {
-		return res, err
-	}
-	if res.first, err = step("refresh " + clock.Now().Format(time.RFC3339Nano)); err != nil {
-		return res, err
-	}
-	// Prometheus scrapes first: the scrapers of phase B find the formats
-	// they ask for known, as after any first scrape.
-	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: o.scrapers}}
-	if err := scrapeGzip(client, hello.URL, true); err != nil {
-		return res, err
-	}
-	users := fake.Users()
-	rng := rand.New(rand.NewPCG(16, uint64(o.users)))
-	refreshes := func() error {
-		for range o.publishes {
-			end := clock.Now().Add(time.Minute)
-			for _, idx := range rng.Perm(len(users))[:max(len(users)/20, 1)] {
-				fake.AddMeeting(zoomfake.Meeting{Type: 2, HostID: users[idx].ID, Start: end.Add(-30 * time.Minute), End: end, Participants: 3, HasChat: true})
-			}
-			clock.Advance(5 * time.Minute)
-			if _, err := step("refresh " + clock.Now().Format(time.RFC3339Nano)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Phase A: the refreshes alone; phase B: the same with the scrapers.
-	// VmRSS is read from outside, every 20 ms, without making the child
-	// collect garbage; "after" is read GC'd.
-	for _, withScrapers := range []bool{false, true} {
-		ph := &res.alone
-		if withScrapers {
-			ph = &res.scraped
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var peak atomic.Uint64
-		var sampler sync.WaitGroup
-		sampler.Go(func() {
-			t := time.NewTicker(20 * time.Millisecond)
-			defer t.Stop()
-			for {
-				if s, err := procStatus(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); err == nil && s.RSS > peak.Load() {
-					peak.Store(s.RSS)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		})
-		var (
-			mu        sync.Mutex
-			latencies []time.Duration
-			scrapers  sync.WaitGroup
-			stop      atomic.Bool
-		)
-		if withScrapers {
-			for i := range o.scrapers {
-				scrapers.Go(func() {
-					for n := 0; !stop.Load(); n++ {
-						began := time.Now()
-						// Every 10th scrape is decompressed and checked; the
-						// others only read, so that this process's CPU leaves
-						// the child its share of the 2 cores.
-						err := scrapeGzip(client, hello.URL, (n+i)%10 == 0)
-						mu.Lock()
-						latencies = append(latencies, time.Since(began))
-						if err != nil {
-							ph.failed++
-						}
-						mu.Unlock()
-					}
-				})
-			}
-		}
-		err := refreshes()
-		if err == nil && withScrapers {
-			// Every scraper scrapes the last snapshot a few times more.
-			mu.Lock()
-			target := len(latencies) + 4*o.scrapers
-			mu.Unlock()
-			for {
-				mu.Lock()
-				n := len(latencies)
-				mu.Unlock()
-				if n >= target {
-					break
-				}
-				time.Sleep(50 * time.Millisecond) // a bench's polling, not a test's wait
-			}
-		}
-		stop.Store(true)
-		scrapers.Wait()
-		cancel()
-		sampler.Wait()
-		if err != nil {
-			return res, err
-		}
-		ph.peak, ph.scrapes = peak.Load(), len(latencies)
-		if len(latencies) > 0 {
-			slices.Sort(latencies)
-			ph.scrapeP50, ph.scrapeMax = latencies[len(latencies)/2], latencies[len(latencies)-1]
-		}
-		if ph.settled, err = step("sample"); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
-}
-
-const acceptPrometheus = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5," +
-	"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
-
-// scrapeGzip scrapes url as Prometheus does, gzip; with check, the body is
-// decompressed (one gzip member), else only read.
-func scrapeGzip(client *http.Client, url string, check bool) error {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", acceptPrometheus)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var body io.Reader = resp.Body
-	if check {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			return err
-		}
-		zr.Multistream(false)
-		body = zr
-	}
-	if _, err := io.Copy(io.Discard, body); err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// procStatus reads the resident memory lines of a /proc/<pid>/status file.
-func procStatus(path string) (sample, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return sample{}, fmt.Errorf("resident memory is read from %s (Linux): %w", path, err)
-	}
-	var s sample
-	for _, line := range strings.Split(string(raw), "\n") {
-		name, value, _ := strings.Cut(line, ":")
-		fields := strings.Fields(value)
-		if len(fields) != 2 || fields[1] != "kB" {
-			continue
-		}
-		kb, _ := strconv.ParseUint(fields[0], 10, 64)
-		switch name {
-		case "VmRSS":
-			s.RSS = kb << 10
-		case "RssAnon":
-			s.Anon = kb << 10
-		case "RssFile":
-			s.File = kb << 10
-		case "VmHWM":
-			s.HWM = kb << 10
-		}
-	}
-	if s.RSS == 0 {
-		return sample{}, fmt.Errorf("no VmRSS in %s", path)
-	}
-	return s, nil
-}
-
-// runChild is the exporter side of the memory part: main.go's scraper,
-// store and /metrics handler, with pacing off. It answers each command on
-// stdin with one JSON line: "url" (where /metrics is served), "refresh
-// <RFC 3339 time>" (a refresh at that time, then a sample), "sample".
-func runChild(url, storeDir string) int {
-	out := json.NewEncoder(os.Stdout)
-	fail := func(err error) int {
-		out.Encode(sample{Err: err.Error()})
-		return 1
-	}
-	clock := testenv.NewClock(start)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector("zoom_exporter"))
-	client, err := zoom.NewClient(zoom.ClientConfig{
-		APIURL: url + "/v2", TokenURL: url + "/oauth/token",
-		AccountID: zoomfake.DefaultAccountID, ClientID: zoomfake.DefaultClientID, ClientSecret: zoomfake.DefaultClientSecret,
-		Limits:      zoom.Limits{HeavyPerSecond: 1e6, MediumPerSecond: 1e6, HeavyPerDay: 10_000_000},
-		DailyBudget: 10_000_000,
-		Now:         clock.Now,
-		Registerer:  reg,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	st, err := store.Open(storeDir, reg)
-	if err != nil {
-		return fail(err)
-	}
-	defer st.Close()
-	s, err := scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
-		Concurrency: 4, Now: clock.Now, Store: st, Registerer: reg})
-	if err != nil {
-		return fail(err)
-	}
-	reg.MustRegister(collector.NewLiveCollector(s))
-	e, err := collector.New(s, collector.Options{UserLabel: collector.UserLabelEmail, SeparateLive: true})
-	if err != nil {
-		return fail(err)
-	}
-	exporterReg := prometheus.NewRegistry()
-	exporterReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, cache, err := metricsserve.NewExporterHandler(metricsserve.Config{
-		Cached:   []metricsserve.Source{collector.NewUsageSource(e, s), collector.NewHealthSource(e, s)},
-		Registry: reg, ExporterRegistry: exporterReg, MaxRequests: 40,
-	})
-	if err != nil {
-		return fail(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go cache.Run(ctx, time.Second)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fail(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		fields := strings.Fields(in.Text())
-		var rep sample
-		switch {
-		case len(fields) == 1 && fields[0] == "url":
-			rep.URL = "http://" + ln.Addr().String() + "/metrics"
-		case len(fields) == 2 && fields[0] == "refresh":
-			at, err := time.Parse(time.RFC3339Nano, fields[1])
-			if err != nil {
-				return fail(err)
-			}
-			clock.Set(at)
-			began := time.Now()
-			s.Refresh(ctx)
-			rep.Took = time.Since(began)
-			fallthrough
-		case len(fields) == 1 && fields[0] == "sample":
-			for _, u := range s.Snapshot().Users {
-				for _, t := range u.Counters {
-					rep.Counted += t.Meetings
-				}
-			}
-			runtime.GC()
-			debug.FreeOSMemory()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			st, err := procStatus("/proc/self/status")
-			if err != nil {
-				return fail(err)
-			}
-			st.HeapInuse, st.CacheBytes, st.Counted, st.Took = ms.HeapInuse, cache.CachedBytes(), rep.Counted, rep.Took
-			rep = st
-		default:
-			return fail(fmt.Errorf("bad command %q", in.Text()))
-		}
-		if err := out.Encode(rep); err != nil {
-			return 1
-		}
-	}
-	return 0
 }
