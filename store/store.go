@@ -406,7 +406,7 @@ func (s *Store) Load(keep func(month string) bool) (users map[string]*UserData, 
 // months keep accepts, and returns the histograms: Load without holding
 // every user's data at once. fn may keep what it is given.
 func (s *Store) Each(keep func(month string) bool, fn func(user string, data *UserData) error) (histograms []byte, err error) {
-	var fnErr error // fn's own error, returned as it is
+	var fnErr error         // fn's own error, returned as it is
 	defer s.releaseMapped() // it read every user's pages
 	err = s.view(func(tx *bolt.Tx) error {
 		var err error
