@@ -79,57 +79,59 @@ func appendGzipTail(dst []byte, parts []*entry, fresh []byte) []byte {
 }
 
 // crc32Combine is the CRC-32 of A followed by B, given CRC-32 crc1 of A
-// and crc2 of B, len2 bytes long: zlib's crc32_combine, which multiplies
-// crc1 by x^(8 len2) modulo the polynomial with GF(2) matrices.
+// and crc2 of B, len2 bytes long: crc1 times x^(8 len2) modulo the CRC-32
+// polynomial, plus crc2. It runs on every gzip scrape, once per cached
+// part: with the powers x^(2^k) computed once, it takes a few dozen 32-bit
+// carry-less products whatever len2: 0.48 us for a 37.7 MB part, where
+// squaring GF(2) matrices, as zlib's crc32_combine once did, took 25 us
+// (BenchmarkCRC32Combine).
 func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
 	if len2 <= 0 {
 		return crc1
 	}
-	var even, odd [32]uint32
-	odd[0] = crc32.IEEE // the operator for one zero bit
-	row := uint32(1)
-	for n := 1; n < 32; n++ {
-		odd[n] = row
-		row <<= 1
-	}
-	gf2MatrixSquare(&even, &odd) // two zero bits
-	gf2MatrixSquare(&odd, &even) // four zero bits
-	for {
-		// Apply len2 zero bytes to crc1: the first square is one byte.
-		gf2MatrixSquare(&even, &odd)
-		if len2&1 != 0 {
-			crc1 = gf2MatrixTimes(&even, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-		gf2MatrixSquare(&odd, &even)
-		if len2&1 != 0 {
-			crc1 = gf2MatrixTimes(&odd, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-	}
-	return crc1 ^ crc2
+	return mulModP(xPow8n(len2), crc1) ^ crc2
 }
 
-func gf2MatrixTimes(mat *[32]uint32, vec uint32) uint32 {
-	var sum uint32
-	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
-		if vec&1 != 0 {
-			sum ^= mat[i]
+// Polynomials modulo the CRC-32 polynomial are kept as hash/crc32 keeps
+// them, reflected: bit 31 is the coefficient of x^0, bit 0 that of x^31.
+const polyOne = uint32(1) << 31
+
+// mulModP is a(x) b(x) modulo the CRC-32 polynomial.
+func mulModP(a, b uint32) uint32 {
+	var p uint32
+	for m := polyOne; m != 0; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+		}
+		// b(x) times x: a shift toward x^31, reduced when x^32 appears.
+		if b&1 != 0 {
+			b = b>>1 ^ crc32.IEEE
+		} else {
+			b >>= 1
 		}
 	}
-	return sum
+	return p
 }
 
-func gf2MatrixSquare(square, mat *[32]uint32) {
-	for n := range 32 {
-		square[n] = gf2MatrixTimes(mat, mat[n])
+// xPow2k[k] is x^(2^k) modulo the CRC-32 polynomial, for every k an int64
+// length in bits can need.
+var xPow2k = func() (t [67]uint32) {
+	t[0] = polyOne >> 1 // x
+	for k := 1; k < len(t); k++ {
+		t[k] = mulModP(t[k-1], t[k-1])
 	}
+	return t
+}()
+
+// xPow8n is x^(8n) modulo the CRC-32 polynomial: n zero bytes.
+func xPow8n(n int64) uint32 {
+	p := polyOne
+	for k := 3; n != 0; k, n = k+1, n>>1 {
+		if n&1 != 0 {
+			p = mulModP(xPow2k[k], p)
+		}
+	}
+	return p
 }
 
 // negotiateEncoding is promhttp's (golang/gddo's httputil
