@@ -135,12 +135,8 @@ func newExporter(url, storeDir string, clock *testenv.Clock) (*exporter, error) 
 			return nil, err
 		}
 	}
-	cfg := scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
-		Concurrency: 4, Now: clock.Now, Registerer: reg}
-	if ex.store != nil {
-		cfg.Store = ex.store
-	}
-	if ex.scraper, err = scrape.NewScraper(cfg); err != nil {
+	if ex.scraper, err = scrape.NewScraper(scrape.ScraperConfig{Client: client, Interval: 5 * time.Minute, GracePeriod: time.Hour,
+		Concurrency: 4, Now: clock.Now, Store: ex.store, Registerer: reg}); err != nil {
 		return nil, err
 	}
 	reg.MustRegister(collector.NewLiveCollector(ex.scraper))
