@@ -480,11 +480,11 @@ func TestFaultsKeepTruth(t *testing.T) {
 		}
 		const storm = 12
 		zoom.burstQPS(storm)
-		fams := w.until(90*time.Second, "the storm to pass and a full refresh", func(fams map[string]*dto.MetricFamily) bool {
+		w.until(90*time.Second, "the storm to pass and a full refresh", func(fams map[string]*dto.MetricFamily) bool {
 			qps, _, _ := zoom.counts()
 			return qps == storm && up(fams) == 1 && refreshes(p) > 0
 		})
-		fams = w.waitRefreshes(1, 60*time.Second) // a refresh that started after the storm
+		fams := w.waitRefreshes(1, 60*time.Second) // a refresh that started after the storm
 		if got := counterSum(fams, "zoom_api_rate_limited_total", isQPS) - qpsBefore; got != storm {
 			t.Errorf("zoom_api_rate_limited_total{limit=\"qps\"} grew by %v, want %d", got, storm)
 		}

@@ -141,24 +141,6 @@ func descName(d *prometheus.Desc) string {
 	return d.String()
 }
 
-// gatherParts gathers both parts at their current versions, as one list.
-func gatherParts(t *testing.T, e *Exporter, src SnapshotSource) (string, any, any) {
-	t.Helper()
-	u, h := NewUsageSource(e, src), NewHealthSource(e, src)
-	uv, hv := u.Version(), h.Version()
-	um, err := u.Gather(uv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hm, err := h.Gather(hv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := append(um, hm...)
-	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
-	return sortedText(t, all), uv, hv
-}
-
 // TestSourcesPinTheVersion: the families of a version come from that
 // snapshot even after another was published.
 func TestSourcesPinTheVersion(t *testing.T) {

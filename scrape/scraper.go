@@ -765,7 +765,7 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 			}
 			var add Totals
 			prev, in := find(m.UUID)
-			next := prev
+			var next countedMeeting
 			if len(in) == 0 {
 				add, next = figures(m), record(m)
 				observed = append(observed, m)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -375,4 +374,3 @@ func checkBounded(t *testing.T, what, s string, max int) {
 }
 
 // drain reads a request body so that the server can answer.
-func drain(r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }

@@ -271,14 +271,6 @@ func text(t *testing.T, mfs []*dto.MetricFamily) string {
 	return b.String()
 }
 
-func familyNames(mfs []*dto.MetricFamily) map[string]bool {
-	names := map[string]bool{}
-	for _, mf := range mfs {
-		names[mf.GetName()] = true
-	}
-	return names
-}
-
 // waitFor waits until cond holds, failing after a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

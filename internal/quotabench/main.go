@@ -60,10 +60,7 @@ func main() {
 	graceSizes := flag.String("grace-sizes", "1000,10000", "user counts for (e); empty skips (e)")
 	accountSizes := flag.String("account-sizes", "10000", "user counts for (f); empty skips (f)")
 	flag.Parse()
-	var ns []int
-	for _, f := range splitInts(*sizes) {
-		ns = append(ns, f)
-	}
+	ns := splitInts(*sizes)
 	if len(ns) > 0 {
 		fmt.Println("== a. Heavy calls per refresh cycle, 5% of users with new meetings per cycle ==")
 	}
