@@ -661,7 +661,7 @@ func (s *Scraper) enqueueTargeted(key string, m zoom.MeetingEvent, at, now time.
 	s.kickTargeted()
 }
 
-func hasKey[V any](m map[string]V, k string) bool {
+func hasKey[K comparable, V any](m map[K]V, k K) bool {
 	_, ok := m[k]
 	return ok
 }
@@ -902,19 +902,19 @@ func (s *Scraper) targetedFetch(ctx context.Context, k targetKey, now time.Time)
 // fetch counted or saw grow (the sweep may have shown it) keeps the
 // sweep's totals, and so does a hosts report that sums otherwise: the next
 // sweep sees a change and fetches, no worse than without.
-func (s *Scraper) expectInSweep(u *userState, mk string, before map[string]countedMeeting, awaited map[string]bool) {
+func (s *Scraper) expectInSweep(u *userState, mk string, before map[meetingID]countedMeeting, awaited map[meetingID]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen, swept := u.seenHost[mk]
 	if !swept || u.fetchedHost[mk] != seen {
 		return
 	}
-	for uuid, rec := range u.counted[mk] {
-		old, had := before[uuid]
+	for id, rec := range u.counted[mk] {
+		old, had := before[id]
 		switch {
 		case had && old == rec:
 			continue
-		case had || !awaited[uuid]:
+		case had || !awaited[id]:
 			return
 		}
 		seen.meetings++
@@ -926,16 +926,16 @@ func (s *Scraper) expectInSweep(u *userState, mk string, before map[string]count
 
 // awaitedSinceSweep are the meetings k waits for whose ended event came
 // after the last sweep of the month: that sweep cannot have shown them.
-func (s *Scraper) awaitedSinceSweep(k targetKey) map[string]bool {
+func (s *Scraper) awaitedSinceSweep(k targetKey) map[meetingID]bool {
 	swept := s.sweptAt[k.month]
 	q := &s.targeted
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make(map[string]bool)
+	out := make(map[meetingID]bool)
 	if e := q.entries[k]; e != nil {
 		for uuid, a := range e.waiting {
 			if a.received.After(swept) {
-				out[uuid] = true
+				out[idOf(uuid)] = true
 			}
 		}
 	}
@@ -1038,8 +1038,9 @@ func (q *targetedQueue) drop(k targetKey) {
 // hasCounted reports whether a meeting is counted for u, in any month in
 // memory.
 func (u *userState) hasCounted(uuid string) bool {
+	id := idOf(uuid)
 	for _, recs := range u.counted {
-		if _, ok := recs[uuid]; ok {
+		if _, ok := recs[id]; ok {
 			return true
 		}
 	}

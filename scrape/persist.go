@@ -331,13 +331,13 @@ func (s *Scraper) restore(st *store.Store) error {
 			}
 		}
 		for month, recs := range data.Meetings {
-			counted := make(map[string]countedMeeting, len(recs))
+			counted := make(map[meetingID]countedMeeting, len(recs))
 			for uuid, b := range recs {
 				c, err := decodeCounted(b)
 				if err != nil {
 					return fmt.Errorf("store %s: user %s month %s meeting %s: %w", st.Path(), key, month, uuid, err)
 				}
-				counted[uuid] = c
+				counted[idOf(uuid)] = c
 			}
 			u.counted[month] = counted
 			meetings += len(counted)

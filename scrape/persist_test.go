@@ -3,6 +3,7 @@ package scrape
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -94,5 +95,31 @@ func TestCountersEncoding(t *testing.T) {
 		if _, err := decodeCounters(bad); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
+	}
+}
+
+// TestMeetingIDs: the sets of meetings counted key meetings by idOf: the
+// same uuid gives the same id, uuids that differ in one byte (Zoom's
+// uuids are base64, often alike but for a few characters) give different
+// ones, and a million of them none alike.
+func TestMeetingIDs(t *testing.T) {
+	t.Parallel()
+	if idOf("abc/def==") != idOf("abc/def==") {
+		t.Fatal("one uuid, two ids")
+	}
+	seen := make(map[meetingID]string, 1_000_000)
+	for i := range 1_000_000 {
+		uuid := fmt.Sprintf("%022d==", i) // alike but for a few characters
+		if i%2 == 1 {
+			uuid = fmt.Sprintf("Ab+/%018x==", i)
+		}
+		id := idOf(uuid)
+		if other, dup := seen[id]; dup {
+			t.Fatalf("uuids %q and %q have the same id", other, uuid)
+		}
+		seen[id] = uuid
+	}
+	if idOf("") == idOf("\x00") {
+		t.Error("the empty uuid and a NUL byte have the same id")
 	}
 }

@@ -159,7 +159,7 @@ type userState struct {
 	month        map[string]Totals // current month by type; replaced whole on refresh
 	monthOf      time.Time
 	counters     map[string]Totals                    // cumulative by type
-	counted      map[string]map[string]countedMeeting // month key -> uuid -> contribution
+	counted      map[string]map[meetingID]countedMeeting // month key -> meeting -> contribution
 	lastOK       time.Time                            // data known current (fetched, or shown unchanged by a sweep)
 	retiredSince time.Time                            // no longer tracked since; zero while tracked
 	trackedSince time.Time                            // first tracked (or restored) by this process
@@ -512,7 +512,7 @@ func (s *Scraper) stateFor(key string) *userState {
 			key: key, apiUser: key,
 			trackedSince: s.now().UTC(),
 			counters:     make(map[string]Totals),
-			counted:      make(map[string]map[string]countedMeeting),
+			counted:      make(map[string]map[meetingID]countedMeeting),
 			seenHost:     make(map[string]hostTotals),
 			fetchedHost:  make(map[string]hostTotals),
 			dirty:        make(map[string]bool),
@@ -592,7 +592,7 @@ func (s *Scraper) loadMonths(windows []reportWindow, now time.Time) ([]reportWin
 			}
 			counted := u.counted[mk]
 			if counted == nil {
-				counted = make(map[string]countedMeeting, len(recs))
+				counted = make(map[meetingID]countedMeeting, len(recs))
 				u.counted[mk] = counted
 			}
 			for uuid, b := range recs {
@@ -600,8 +600,8 @@ func (s *Scraper) loadMonths(windows []reportWindow, now time.Time) ([]reportWin
 				if err != nil {
 					continue // Load checks every value's checksum: only a foreign encoding gets here
 				}
-				if _, dup := counted[uuid]; !dup {
-					counted[uuid] = c
+				if id := idOf(uuid); !hasKey(counted, id) {
+					counted[id] = c
 				}
 			}
 		}
@@ -731,8 +731,9 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 				rec, in = c, append(in, mk)
 			}
 		}
+		id := idOf(uuid)
 		for mk, recs := range u.counted {
-			if c, ok := recs[uuid]; ok && !slices.Contains(in, mk) {
+			if c, ok := recs[id]; ok && !slices.Contains(in, mk) {
 				if len(in) == 0 {
 					rec = c
 				}
@@ -806,11 +807,10 @@ func (s *Scraper) apply(u *userState, reports []windowReport) error {
 	}
 	for key, recs := range changed {
 		if u.counted[key] == nil {
-			u.counted[key] = recs // a month's first meetings: no copy
-			continue
+			u.counted[key] = make(map[meetingID]countedMeeting, len(recs))
 		}
 		for uuid, rec := range recs {
-			u.counted[key][uuid] = rec
+			u.counted[key][idOf(uuid)] = rec
 		}
 	}
 	for _, m := range observed {
@@ -913,7 +913,7 @@ func (s *Scraper) pruneMonths(windows []reportWindow, now time.Time) {
 	maps.DeleteFunc(s.inMemory, func(k string, _ bool) bool { return !keepCounted(k) })
 	maps.DeleteFunc(s.sweptAt, func(k string, _ time.Time) bool { return !keep[k] })
 	for _, u := range s.users {
-		maps.DeleteFunc(u.counted, func(k string, _ map[string]countedMeeting) bool { return !keepCounted(k) })
+		maps.DeleteFunc(u.counted, func(k string, _ map[meetingID]countedMeeting) bool { return !keepCounted(k) })
 		// A month no longer refreshed has nothing left to fetch.
 		maps.DeleteFunc(u.dirty, func(k string, _ bool) bool { return !keep[k] })
 		maps.DeleteFunc(u.fetchedAt, func(k string, _ time.Time) bool { return !keep[k] })

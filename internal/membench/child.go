@@ -41,8 +41,9 @@ func init() {
 // "url" (where /metrics is served), "refresh <RFC 3339 time>" (a refresh
 // at that time, then a sample), "sample".
 func runChild(url, storeDir string) int {
-	// MEMBENCH_CHILD_HEAPPROFILE=<prefix> writes the live heap after each
-	// refresh, to <prefix>.1, <prefix>.2 and on, for a look at what holds it.
+	// MEMBENCH_CHILD_HEAPPROFILE=<prefix> writes the live heap at each
+	// sample after the baseline, to <prefix>.1, <prefix>.2 and on, for a
+	// look at what holds it.
 	if os.Getenv(childEnv+"_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 4096 // fine enough to tell what holds the heap
 	}
@@ -64,7 +65,7 @@ func runChild(url, storeDir string) int {
 		return fail(err)
 	}
 	defer ex.close()
-	refreshes := 0 // numbers the heap profiles
+	samples := 0 // numbers the heap profiles
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
@@ -85,18 +86,18 @@ func runChild(url, storeDir string) int {
 				return fail(err)
 			}
 			rep.Took = took
-			if prefix := os.Getenv(childEnv + "_HEAPPROFILE"); prefix != "" {
-				refreshes++
-				if err := writeHeapProfile(fmt.Sprintf("%s.%d", prefix, refreshes)); err != nil {
-					return fail(err)
-				}
-			}
 		case len(fields) == 1 && fields[0] == "sample":
 			if rep.Sample, err = ex.sample(); err != nil {
 				return fail(err)
 			}
 		default:
 			return fail(fmt.Errorf("bad command %q", in.Text()))
+		}
+		if prefix := os.Getenv(childEnv + "_HEAPPROFILE"); prefix != "" && rep.URL == "" {
+			samples++
+			if err := writeHeapProfile(fmt.Sprintf("%s.%d", prefix, samples)); err != nil {
+				return fail(err)
+			}
 		}
 		if err := out.Encode(rep); err != nil {
 			return 1
