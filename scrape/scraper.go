@@ -158,11 +158,11 @@ type userState struct {
 
 	month        map[string]Totals // current month by type; replaced whole on refresh
 	monthOf      time.Time
-	counters     map[string]Totals                    // cumulative by type
+	counters     map[string]Totals                       // cumulative by type
 	counted      map[string]map[meetingID]countedMeeting // month key -> meeting -> contribution
-	lastOK       time.Time                            // data known current (fetched, or shown unchanged by a sweep)
-	retiredSince time.Time                            // no longer tracked since; zero while tracked
-	trackedSince time.Time                            // first tracked (or restored) by this process
+	lastOK       time.Time                               // data known current (fetched, or shown unchanged by a sweep)
+	retiredSince time.Time                               // no longer tracked since; zero while tracked
+	trackedSince time.Time                               // first tracked (or restored) by this process
 	lastTry      time.Time
 
 	// Scheduling (schedule.go).
