@@ -9,8 +9,9 @@
 //     meeting each), each cycle followed by scrapes over HTTP as Prometheus
 //     sends them: the growth over the hour;
 //   - then, when Scrapers is set, over refreshes alone and the same with
-//     that many concurrent scrapers: what the scrapers add, at the largest
-//     VmRSS (read every 20 ms from outside) and after GC.
+//     that many concurrent scrapers, in rounds that alternate which goes
+//     first: what the scrapers add, at the largest VmRSS (read every 20 ms
+//     from outside) and after GC, the median of the rounds.
 //
 // The child is the calling binary started again (this package's init takes
 // over when it finds childEnv), so that the figures hold the exporter and
@@ -53,10 +54,11 @@ type Options struct {
 	// Scrapes of /metrics after each cycle's refresh (gzip, as Prometheus
 	// asks), one after the other.
 	Scrapes int
-	// Scrapers, when set, runs two more phases of Publishes refreshes each
-	// after the hour: the refreshes alone, then the same with that many
-	// concurrent scrapers scraping all the while.
-	Scrapers, Publishes int
+	// Scrapers, when set, runs Rounds pairs of phases of Publishes
+	// refreshes each after the hour: the refreshes alone, and the same with
+	// that many concurrent scrapers scraping all the while, which one first
+	// alternating from round to round.
+	Scrapers, Publishes, Rounds int
 	// Store: the exporter keeps its counters in a bbolt store in a
 	// temporary directory, as it does by default.
 	Store bool
@@ -74,8 +76,8 @@ type Result struct {
 	First    Sample        // after the first full refresh, before any scrape
 	Cycles   []Sample      // after each cycle of the hour and its scrapes
 	Peak     uint64        // VmHWM at the end of the hour: the most resident at any moment
-	Alone    Phase         // refreshes, no scraper (Scrapers set)
-	Scraped  Phase         // the same refreshes, with the concurrent scrapers
+	Alone    []Phase       // refreshes, no scraper, one per round (Scrapers set)
+	Scraped  []Phase       // the same refreshes, with the concurrent scrapers
 }
 
 // Sample is the child's memory at one point, after runtime.GC and
@@ -122,12 +124,29 @@ func (r Result) MaxGrowth() float64 {
 }
 
 // ScrapersAdd is what the concurrent scrapers add to the largest VmRSS and
-// to VmRSS after GC, as fractions of the same refreshes without them.
-func (r Result) ScrapersAdd() (peak, settled float64) {
-	if r.Alone.Peak == 0 || r.Alone.Settled.RSS == 0 {
-		return 0, 0
+// to VmRSS after GC, as fractions of the same refreshes without them: the
+// medians over the rounds of each round's ratios, and the least and most.
+func (r Result) ScrapersAdd() (peak, settled [3]float64) {
+	var peaks, settles []float64
+	for i := range min(len(r.Alone), len(r.Scraped)) {
+		a, s := r.Alone[i], r.Scraped[i]
+		if a.Peak == 0 || a.Settled.RSS == 0 {
+			continue
+		}
+		peaks = append(peaks, float64(s.Peak)/float64(a.Peak)-1)
+		settles = append(settles, float64(s.Settled.RSS)/float64(a.Settled.RSS)-1)
 	}
-	return float64(r.Scraped.Peak)/float64(r.Alone.Peak) - 1, float64(r.Scraped.Settled.RSS)/float64(r.Alone.Settled.RSS) - 1
+	return spread(peaks), spread(settles)
+}
+
+// spread is the median, least and most of v; zeros when v is empty.
+func spread(v []float64) [3]float64 {
+	if len(v) == 0 {
+		return [3]float64{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return [3]float64{v[len(v)/2], v[0], v[len(v)-1]}
 }
 
 // String is one line per figure, for benchmark commands.
@@ -148,14 +167,16 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, "  after %d cycles 5 minutes apart, %d gzip scrapes each (%d meetings counted): %s\n", len(r.Cycles), r.Scrapes, last.Counted, show(last))
 		fmt.Fprintf(&b, "  growth over the first full refresh: %+.1f%% at the end (largest %+.1f%%; target <= 10%%); VmHWM %s\n", 100*r.Growth(), 100*r.MaxGrowth(), mb(r.Peak))
 	}
-	if r.Scrapers > 0 {
-		fmt.Fprintf(&b, "  %d refreshes (5%% of users with a new meeting each), no scraper: VmRSS at most %s; after: %s\n", r.Publishes, mb(r.Alone.Peak), show(r.Alone.Settled))
-		fmt.Fprintf(&b, "  the same with %d concurrent scrapers (gzip; %d scrapes, %d failed, p50 %v, max %v): VmRSS at most %s; after: %s\n",
-			r.Scrapers, r.Scraped.Scrapes, r.Scraped.Failed, r.Scraped.ScrapeP50.Round(time.Millisecond), r.Scraped.ScrapeMax.Round(time.Millisecond),
-			mb(r.Scraped.Peak), show(r.Scraped.Settled))
+	for i := range min(len(r.Alone), len(r.Scraped)) {
+		a, s := r.Alone[i], r.Scraped[i]
+		fmt.Fprintf(&b, "  round %d: %d refreshes (5%% of users with a new meeting each), no scraper: VmRSS at most %s; after: %s\n", i+1, r.Publishes, mb(a.Peak), show(a.Settled))
+		fmt.Fprintf(&b, "  round %d: the same with %d concurrent scrapers (gzip; %d scrapes, %d failed, p50 %v, max %v): VmRSS at most %s; after: %s\n",
+			i+1, r.Scrapers, s.Scrapes, s.Failed, s.ScrapeP50.Round(time.Millisecond), s.ScrapeMax.Round(time.Millisecond), mb(s.Peak), show(s.Settled))
+	}
+	if len(r.Scraped) > 0 {
 		peak, settled := r.ScrapersAdd()
-		fmt.Fprintf(&b, "  what the %d scrapers add: %+.1f%% to the largest VmRSS, %+.1f%% to VmRSS after GC (target <= 10%%); VmHWM %s\n",
-			r.Scrapers, 100*peak, 100*settled, mb(r.Scraped.Settled.HWM))
+		fmt.Fprintf(&b, "  what the %d scrapers add, median of %d rounds (least, most): %+.1f%% (%+.1f%%, %+.1f%%) to the largest VmRSS, %+.1f%% (%+.1f%%, %+.1f%%) to VmRSS after GC (target <= 10%%); VmHWM %s\n",
+			r.Scrapers, len(r.Scraped), 100*peak[0], 100*peak[1], 100*peak[2], 100*settled[0], 100*settled[1], 100*settled[2], mb(r.Scraped[len(r.Scraped)-1].Settled.HWM))
 	}
 	return b.String()
 }
@@ -256,15 +277,22 @@ func Measure(o Options) (Result, error) {
 	if err := scrapeGzip(client, metricsURL, true); err != nil {
 		return res, fmt.Errorf("membench: scraping %s: %w", metricsURL, err)
 	}
-	for _, withScrapers := range []bool{false, true} {
-		ph := &res.Alone
-		if withScrapers {
-			ph = &res.Scraped
+	res.Alone, res.Scraped = make([]Phase, max(o.Rounds, 1)), make([]Phase, max(o.Rounds, 1))
+	for round := range res.Alone {
+		order := []bool{false, true}
+		if round%2 == 1 {
+			order = []bool{true, false}
 		}
-		if err := runPhase(ph, child, client, metricsURL, o, withScrapers, refresh); err != nil {
-			return res, err
+		for _, withScrapers := range order {
+			ph := &res.Alone[round]
+			if withScrapers {
+				ph = &res.Scraped[round]
+			}
+			if err := runPhase(ph, child, client, metricsURL, o, withScrapers, refresh); err != nil {
+				return res, err
+			}
+			logf("membench: round %d, scrapers %v: VmRSS at most %.1f MB, %.1f MB after", round+1, withScrapers, float64(ph.Peak)/1e6, float64(ph.Settled.RSS)/1e6)
 		}
-		logf("membench: phase with scrapers=%v: VmRSS at most %.1f MB, %.1f MB after", withScrapers, float64(ph.Peak)/1e6, float64(ph.Settled.RSS)/1e6)
 	}
 	return res, nil
 }

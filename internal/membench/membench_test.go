@@ -14,7 +14,8 @@ var (
 	benchStore     = flag.Bool("membench.store", true, "the exporter keeps a store, as it does by default")
 	benchScrapes   = flag.Int("membench.scrapes", 2, "gzip scrapes of /metrics after each cycle")
 	benchScrapers  = flag.Int("membench.scrapers", 0, "concurrent scrapers of the last two phases (0: none)")
-	benchPublishes = flag.Int("membench.publishes", 3, "refreshes of each of the last two phases")
+	benchPublishes = flag.Int("membench.publishes", 3, "refreshes of each phase of the scrapers' rounds")
+	benchRounds    = flag.Int("membench.rounds", 3, "rounds of the scrapers' phases, alone and scraped")
 )
 
 // TestMeasureCounts runs the measure on a small account: the child counts
@@ -31,7 +32,7 @@ func TestMeasureCounts(t *testing.T) {
 		{"store and scrapers", 20, 12, true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Measure(Options{Users: tc.users, Meetings: tc.meetings, Cycles: 2, Scrapes: 1, Store: tc.store, Scrapers: tc.scrapers, Publishes: 1})
+			r, err := Measure(Options{Users: tc.users, Meetings: tc.meetings, Cycles: 2, Scrapes: 1, Store: tc.store, Scrapers: tc.scrapers, Publishes: 1, Rounds: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,19 +63,33 @@ func TestMeasureCounts(t *testing.T) {
 				t.Errorf("store %v, but the store file has %d bytes", tc.store, r.First.StoreBytes)
 			}
 			if tc.scrapers == 0 {
-				if r.Scraped.Scrapes != 0 || r.Alone.Peak != 0 {
+				if len(r.Scraped) != 0 || len(r.Alone) != 0 {
 					t.Errorf("no scrapers asked, but the phases ran: %+v %+v", r.Alone, r.Scraped)
 				}
 				return
 			}
-			if r.Scraped.Scrapes < 4*tc.scrapers || r.Scraped.Failed != 0 {
-				t.Errorf("%d concurrent scrapers: %d scrapes, %d failed; want at least %d, none failed", tc.scrapers, r.Scraped.Scrapes, r.Scraped.Failed, 4*tc.scrapers)
+			if len(r.Alone) != 2 || len(r.Scraped) != 2 {
+				t.Fatalf("2 rounds asked: %d phases alone, %d scraped", len(r.Alone), len(r.Scraped))
 			}
-			if r.Alone.Peak == 0 || r.Scraped.Peak == 0 || r.Alone.Settled.RSS == 0 || r.Scraped.Settled.RSS == 0 {
-				t.Errorf("a phase's VmRSS not read: %+v %+v", r.Alone, r.Scraped)
+			for i := range 2 {
+				a, s := r.Alone[i], r.Scraped[i]
+				if s.Scrapes < 4*tc.scrapers || s.Failed != 0 || a.Scrapes != 0 {
+					t.Errorf("round %d, %d concurrent scrapers: %d scrapes, %d failed (alone: %d); want at least %d, none failed", i+1, tc.scrapers, s.Scrapes, s.Failed, a.Scrapes, 4*tc.scrapers)
+				}
+				if a.Peak == 0 || s.Peak == 0 || a.Settled.RSS == 0 || s.Settled.RSS == 0 {
+					t.Errorf("round %d: a phase's VmRSS not read: %+v %+v", i+1, a, s)
+				}
 			}
-			if want := r.Cycles[1].Counted + 2*step; r.Scraped.Settled.Counted != want {
-				t.Errorf("after both phases %d meetings counted, want %d", r.Scraped.Settled.Counted, want)
+			// Each phase refreshes once: the second round ran the scraped
+			// phase first, so the last phase is the one alone.
+			if want := r.Cycles[1].Counted + 4*step; r.Alone[1].Settled.Counted != want {
+				t.Errorf("after both rounds %d meetings counted, want %d", r.Alone[1].Settled.Counted, want)
+			}
+			if want := r.Cycles[1].Counted + 3*step; r.Scraped[1].Settled.Counted != want {
+				t.Errorf("after the second round's scraped phase %d meetings counted, want %d", r.Scraped[1].Settled.Counted, want)
+			}
+			if peak, settled := r.ScrapersAdd(); peak == [3]float64{} && settled == [3]float64{} {
+				t.Error("ScrapersAdd gave nothing for two rounds")
 			}
 		})
 	}
@@ -89,7 +104,7 @@ func TestMeasureCounts(t *testing.T) {
 func BenchmarkRefreshRSS(b *testing.B) {
 	for range b.N {
 		r, err := Measure(Options{Users: *benchUsers, Meetings: *benchMeetings, Cycles: *benchCycles, Scrapes: *benchScrapes,
-			Scrapers: *benchScrapers, Publishes: *benchPublishes, Store: *benchStore,
+			Scrapers: *benchScrapers, Publishes: *benchPublishes, Rounds: *benchRounds, Store: *benchStore,
 			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }})
 		if err != nil {
 			b.Fatal(err)

@@ -65,6 +65,7 @@ func run() int {
 	meetings := flag.Int("meetings", 50, "meetings per user this month, for the memory part")
 	cycles := flag.Int("cycles", 12, "cycles 5 minutes apart after the first refresh, each followed by 2 scrapes, for the memory part (12: an hour)")
 	scrapers := flag.Int("scrapers", 32, "concurrent scrapers of the memory part")
+	memoryRounds := flag.Int("memory-rounds", 3, "rounds of the memory part's scraper phases (refreshes alone, and with the scrapers, which first alternating): medians")
 	publishes := flag.Int("publishes", 3, "new snapshots published while the scrapers scrape (refreshes after 5% of users hosted a meeting)")
 	skipServe := flag.Bool("skip-serve", false, "skip part 1, serving")
 	skipMemory := flag.Bool("skip-memory", false, "skip part 2, memory")
@@ -81,7 +82,7 @@ func run() int {
 	if !*skipMemory {
 		fmt.Printf("\n== 2. memory: the exporter (scraper, store, main's /metrics handler) in a child process against the fake Zoom, %d users x %d meetings ==\n", *users, *meetings)
 		r, err := membench.Measure(membench.Options{Users: *users, Meetings: *meetings, Cycles: *cycles, Scrapes: 2,
-			Scrapers: *scrapers, Publishes: *publishes, Store: true})
+			Scrapers: *scrapers, Publishes: *publishes, Rounds: *memoryRounds, Store: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "metricsbench:", err)
 			return 1
